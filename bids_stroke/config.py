@@ -1,0 +1,174 @@
+"""The options of one bids-stroke run.
+
+:class:`Config` holds every setting, documented once here; the command line fills it
+(:mod:`bids_stroke.cli`), the workflows read it, and :meth:`Config.save` writes it into
+the outputs (``logs/config-<run id>.json``) so that every result can be traced to the
+options and the seed that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bids_stroke import __version__
+
+#: Analysis levels of the BIDS-App convention.
+ANALYSIS_LEVELS = ("participant", "group")
+
+#: The eight light-weight variants of the attention CNN: a 2×2×2 factorial of the initial
+#: number of feature maps (F0 = 8 or 16), their growth per level (×1.5 or ×2) and a
+#: bottleneck layer between levels (``-bn``) or none.
+VARIANT_NAMES = (
+    "f8-g1.5",
+    "f8-g1.5-bn",
+    "f8-g2",
+    "f8-g2-bn",
+    "f16-g1.5",
+    "f16-g1.5-bn",
+    "f16-g2",
+    "f16-g2-bn",
+)
+
+#: nipype execution plugins accepted by ``--nipype-plugin``.
+NIPYPE_PLUGINS = (
+    "Linear",
+    "MultiProc",
+    "LegacyMultiProc",
+    "SLURM",
+    "SLURMGraph",
+    "SGE",
+    "SGEGraph",
+    "PBS",
+    "PBSGraph",
+    "LSF",
+    "Condor",
+    "CondorDAGMan",
+    "OAR",
+    "Debug",
+)
+
+
+@dataclass
+class Config:
+    """Every option of a bids-stroke run.
+
+    Attributes
+    ----------
+    bids_dir : pathlib.Path
+        The input BIDS dataset (read only; nothing is ever written there).
+    output_dir : pathlib.Path
+        The derivatives dataset written by bids-stroke.
+    analysis_level : {"participant", "group"}
+        ``participant``: per-subject preprocessing (and prediction with ``model``);
+        ``group``: leave-one-center-out training, statistics and group maps.
+    participant_label : list of str, default=[]
+        Participants to process, without ``sub-``; empty means all.
+    session_label : list of str, default=[]
+        Sessions to process, without ``ses-``; empty means all.
+    bids_filters : dict, default={}
+        pybids entity filters per input kind (``dwi``, ``trace``, ``adc``, ``lesion``,
+        ``brain_mask``) from ``--bids-filter-file``.
+    skip_bids_validation : bool, default=False
+        Do not run ``bids-validator-deno`` on BIDS_DIR.
+    work_dir : pathlib.Path
+        nipype's working folder; reused on a rerun so finished steps are not recomputed.
+    nprocs : int or None, default=None
+        Processes for the nipype plugin; None means every CPU available.
+    omp_nthreads : int or None, default=None
+        Threads per process for ANTs and the model; None means min(8, nprocs).
+    mem_gb : float or None, default=None
+        Memory (GB) the nipype scheduler may plan with; None means no limit.
+    nipype_plugin : str, default="MultiProc"
+        nipype execution plugin (:data:`NIPYPE_PLUGINS`).
+    random_seed : int, default=0
+        Seed of every random choice (splits, oversampling, augmentation, initial weights).
+    lesion_dir : pathlib.Path or None, default=None
+        A BIDS derivatives dataset holding lesion masks; None means BIDS_DIR/derivatives.
+    model : pathlib.Path or None, default=None
+        A trained ensemble bundle (a folder with ``manifest.json``) used for prediction.
+    site_column, outcome_column, aspects_column : str
+        participants.tsv columns holding the acquisition site, the mRS at 3 months and the
+        ASPECTS score (``site``, ``mrs``, ``aspects`` by default).
+    poor_threshold : int, default=3
+        Poor outcome is mRS >= ``poor_threshold``.
+    max_epochs : int, default=150
+        Maximum training epochs per model.
+    patience : int, default=30
+        Early stopping: epochs without improvement of the validation loss.
+    variants : list of str, default=all eight
+        Which variants of :data:`VARIANT_NAMES` to train and ensemble.
+    bootstrap : int, default=10000
+        Bootstrap resamples for the 95 % confidence intervals (0 disables them).
+    verbose : int, default=0
+        Logging verbosity (0 = INFO, >= 1 = DEBUG).
+    """
+
+    bids_dir: Path
+    output_dir: Path
+    analysis_level: str
+    participant_label: list[str] = field(default_factory=list)
+    session_label: list[str] = field(default_factory=list)
+    bids_filters: dict[str, Any] = field(default_factory=dict)
+    bids_filter_file: Path | None = None
+    skip_bids_validation: bool = False
+    work_dir: Path = field(default_factory=lambda: Path("work").absolute())
+    nprocs: int | None = None
+    omp_nthreads: int | None = None
+    mem_gb: float | None = None
+    nipype_plugin: str = "MultiProc"
+    random_seed: int = 0
+    lesion_dir: Path | None = None
+    model: Path | None = None
+    site_column: str = "site"
+    outcome_column: str = "mrs"
+    poor_threshold: int = 3
+    aspects_column: str = "aspects"
+    max_epochs: int = 150
+    patience: int = 30
+    variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
+    bootstrap: int = 10000
+    verbose: int = 0
+
+    def resolved_nprocs(self) -> int:
+        """Processes to use: ``nprocs``, else the CPUs this process may run on."""
+        if self.nprocs:
+            return self.nprocs
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+    def resolved_omp_nthreads(self) -> int:
+        """Threads per process: ``omp_nthreads``, else min(8, processes)."""
+        return self.omp_nthreads or min(8, self.resolved_nprocs())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as JSON-ready values, with the environment that ran them."""
+        options = {
+            key: (str(value) if isinstance(value, Path) else value)
+            for key, value in dataclasses.asdict(self).items()
+        }
+        return {
+            "bids_stroke_version": __version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "options": options,
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically); return ``path``."""
+        from bids_stroke.bids.derivatives import write_json
+
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Config:
+        """Read a configuration written by :meth:`save`."""
+        options = json.loads(Path(path).read_text())["options"]
+        for key in ("bids_dir", "output_dir", "work_dir", "lesion_dir", "model", "bids_filter_file"):
+            if options.get(key) is not None:
+                options[key] = Path(options[key])
+        return cls(**options)
