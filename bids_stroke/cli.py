@@ -1,0 +1,336 @@
+"""Command line of the BIDS App: ``bids-stroke BIDS_DIR OUTPUT_DIR {participant,group}``.
+
+The parser turns arguments into a :class:`~bids_stroke.config.Config`; :func:`main`
+runs the requested level and maps every :class:`~bids_stroke.errors.BidsStrokeError` to
+one line on stderr and the exit code of the BIDS execution specification.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bids_stroke import __version__
+from bids_stroke.config import ANALYSIS_LEVELS, NIPYPE_PLUGINS, VARIANT_NAMES, Config
+from bids_stroke.errors import (
+    BidsStrokeError,
+    ExitCode,
+    MissingInputError,
+    UnknownAnalysisLevel,
+    UsageError,
+)
+
+LOGGER = logging.getLogger("bids_stroke")
+
+EXIT_CODES_HELP = """\
+exit codes (BIDS execution specification):
+  0   success
+  1   other failure (including a stage that this version does not provide yet)
+  16  BIDS validation failed
+  17  unknown analysis level
+  18  the participant/session filters selected no data
+  64  usage error (options, or OUTPUT_DIR equal to or inside BIDS_DIR's subjects)
+  65  bad input data (a file that cannot be read or used)
+  66  missing input (BIDS_DIR, a dataset_description.json, a file named by an option)
+  73  the output cannot be created
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors exit with 64 (EX_USAGE), not 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
+
+
+def _flags(name: str, *short: str) -> list[str]:
+    """``--a-b`` plus its underscore spelling ``--a_b`` (and any short flags)."""
+    flags = [*short, f"--{name}"]
+    if "-" in name:
+        flags.append(f"--{name.replace('-', '_')}")
+    return flags
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Got {text!r} instead.") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Got {text!r} instead.")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number. Got {text!r} instead.") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number. Got {text!r} instead.")
+    return value
+
+
+def _mrs_threshold(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 6:
+        raise argparse.ArgumentTypeError(f"must be an mRS grade from 1 to 6. Got {text!r} instead.")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with every option documented."""
+    parser = _Parser(
+        prog="bids-stroke",
+        description=(
+            "Predict poor 3-month functional outcome (mRS >= 3) after ischaemic stroke "
+            "from day-1 diffusion MRI with an ensemble of attention 3D CNNs, and show "
+            "where in the brain the prediction came from (Moulton et al., J Cereb Blood "
+            "Flow Metab 2022). Run 'participant' first, then 'group'."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("bids_dir", type=Path, help="the input BIDS dataset (never written to)")
+    parser.add_argument(
+        "output_dir",
+        type=Path,
+        help="the output derivatives dataset (e.g. BIDS_DIR/derivatives/bids-stroke)",
+    )
+    parser.add_argument(
+        "analysis_level",
+        metavar="{participant,group}",
+        help="participant: preprocessing (and prediction with --model), per subject; "
+        "group: leave-one-center-out training, statistics and group maps",
+    )
+    parser.add_argument("--version", action="version", version=__version__, help="print the version and exit")
+
+    sel = parser.add_argument_group("selecting data")
+    sel.add_argument(
+        *_flags("participant-label"),
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="participants to process, with or without 'sub-', or files listing them "
+        "(one per line); default: all",
+    )
+    sel.add_argument(
+        *_flags("session-label"),
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="sessions to process, with or without 'ses-', or files listing them; default: all",
+    )
+    sel.add_argument(
+        *_flags("bids-filter-file"),
+        type=Path,
+        metavar="FILE",
+        help="JSON file of pybids entity filters per input kind (keys: dwi, trace, adc, "
+        "lesion, brain_mask), e.g. {\"dwi\": {\"acquisition\": \"axial\"}}",
+    )
+    sel.add_argument(
+        *_flags("lesion-dir"),
+        type=Path,
+        metavar="PATH",
+        help="a BIDS derivatives dataset holding the lesion masks "
+        "(*_label-lesion_mask, *_desc-lesion_mask or *_label-lesion_roi); "
+        "default: the datasets under BIDS_DIR/derivatives",
+    )
+    sel.add_argument(
+        *_flags("skip-bids-validation"),
+        action="store_true",
+        help="do not check BIDS_DIR with bids-validator-deno",
+    )
+
+    perf = parser.add_argument_group("performance and execution")
+    perf.add_argument(
+        *_flags("work-dir", "-w"),
+        type=Path,
+        default=Path("work"),
+        metavar="PATH",
+        help="working folder for intermediate results, reused on a rerun (default: ./work)",
+    )
+    perf.add_argument(
+        *_flags("nprocs"),
+        *(["--n-cpus", "--n_cpus"]),
+        type=_positive_int,
+        metavar="N",
+        help="processes to run in parallel (default: every CPU available)",
+    )
+    perf.add_argument(
+        *_flags("omp-nthreads"),
+        type=_positive_int,
+        metavar="N",
+        help="threads per process for ANTs and the model (default: min(8, --nprocs))",
+    )
+    perf.add_argument(
+        *_flags("mem-gb"),
+        type=_positive_float,
+        metavar="GB",
+        help="memory the scheduler may plan with, in GB (default: no limit)",
+    )
+    perf.add_argument(
+        *_flags("nipype-plugin"),
+        choices=NIPYPE_PLUGINS,
+        default="MultiProc",
+        metavar="PLUGIN",
+        help="nipype execution plugin: " + ", ".join(NIPYPE_PLUGINS) + " (default: MultiProc); "
+        "SLURM, SGE, PBS, ... submit one job per step to a cluster",
+    )
+    perf.add_argument(
+        *_flags("random-seed"),
+        type=_non_negative_int,
+        default=0,
+        metavar="SEED",
+        help="seed of every random choice, recorded in the outputs (default: 0)",
+    )
+
+    model = parser.add_argument_group("prediction (participant level)")
+    model.add_argument(
+        *_flags("model"),
+        type=Path,
+        metavar="PATH",
+        help="a trained ensemble (a folder with manifest.json, e.g. OUTPUT_DIR/models/ensemble "
+        "of a group run): adds predictions and attention maps",
+    )
+
+    group = parser.add_argument_group("group level")
+    group.add_argument(*_flags("site-column"), default="site", metavar="COLUMN",
+                       help="participants.tsv column naming the acquisition site (default: site)")
+    group.add_argument(*_flags("outcome-column"), default="mrs", metavar="COLUMN",
+                       help="participants.tsv column holding the 3-month mRS (default: mrs)")
+    group.add_argument(*_flags("poor-threshold"), type=_mrs_threshold, default=3, metavar="MRS",
+                       help="poor outcome is mRS >= this grade (default: 3)")
+    group.add_argument(*_flags("aspects-column"), default="aspects", metavar="COLUMN",
+                       help="participants.tsv column holding ASPECTS; the ASPECTS baseline is "
+                       "skipped, with a note, when it is absent (default: aspects)")
+    group.add_argument(*_flags("max-epochs"), type=_positive_int, default=150, metavar="N",
+                       help="maximum training epochs per model (default: 150)")
+    group.add_argument(*_flags("patience"), type=_positive_int, default=30, metavar="N",
+                       help="early stopping after N epochs without a better validation loss (default: 30)")
+    group.add_argument(*_flags("variants"), nargs="+", choices=VARIANT_NAMES, default=list(VARIANT_NAMES),
+                       metavar="NAME",
+                       help="variants to train and ensemble: " + ", ".join(VARIANT_NAMES) + " (default: all)")
+    group.add_argument(*_flags("bootstrap"), type=_non_negative_int, default=10000, metavar="N",
+                       help="bootstrap resamples for 95%% confidence intervals; 0 disables them "
+                       "(default: 10000)")
+
+    other = parser.add_argument_group("other")
+    other.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: even more)")
+    return parser
+
+
+def config_from_args(opts: argparse.Namespace) -> Config:
+    """Check the parsed arguments and turn them into a :class:`Config`.
+
+    Raises
+    ------
+    UnknownAnalysisLevel, MissingInputError, UsageError
+    """
+    from bids_stroke.bids.layout import load_bids_filters, normalize_labels
+
+    if opts.analysis_level not in ANALYSIS_LEVELS:
+        raise UnknownAnalysisLevel(
+            f"'analysis_level' must be one of {', '.join(ANALYSIS_LEVELS)}. "
+            f"Got {opts.analysis_level!r} instead."
+        )
+    bids_dir = opts.bids_dir.absolute()
+    if not bids_dir.is_dir():
+        raise MissingInputError(f"BIDS_DIR {bids_dir} does not exist or is not a folder.")
+    for option, path in (("--lesion-dir", opts.lesion_dir), ("--model", opts.model),
+                         ("--bids-filter-file", opts.bids_filter_file)):
+        if path is not None and not path.exists():
+            raise MissingInputError(f"{option} {path.absolute()} does not exist.")
+    if opts.model is not None and opts.analysis_level == "group":
+        raise UsageError("'--model' applies to the participant level only. Got it with 'group'.")
+    work_dir = opts.work_dir.absolute()
+    if work_dir.resolve().is_relative_to(bids_dir.resolve()):
+        derivatives = bids_dir / "derivatives"
+        if not work_dir.resolve().is_relative_to(derivatives.resolve()):
+            raise UsageError(
+                f"'--work-dir' must not lie inside BIDS_DIR (outside its derivatives). Got {work_dir} instead."
+            )
+    return Config(
+        bids_dir=bids_dir,
+        output_dir=opts.output_dir.absolute(),
+        analysis_level=opts.analysis_level,
+        participant_label=normalize_labels(opts.participant_label, prefix="sub-"),
+        session_label=normalize_labels(opts.session_label, prefix="ses-"),
+        bids_filters=load_bids_filters(opts.bids_filter_file) if opts.bids_filter_file else {},
+        bids_filter_file=opts.bids_filter_file.absolute() if opts.bids_filter_file else None,
+        skip_bids_validation=opts.skip_bids_validation,
+        work_dir=work_dir,
+        nprocs=opts.nprocs,
+        omp_nthreads=opts.omp_nthreads,
+        mem_gb=opts.mem_gb,
+        nipype_plugin=opts.nipype_plugin,
+        random_seed=opts.random_seed,
+        lesion_dir=opts.lesion_dir.absolute() if opts.lesion_dir else None,
+        model=opts.model.absolute() if opts.model else None,
+        site_column=opts.site_column,
+        outcome_column=opts.outcome_column,
+        poor_threshold=opts.poor_threshold,
+        aspects_column=opts.aspects_column,
+        max_epochs=opts.max_epochs,
+        patience=opts.patience,
+        variants=list(dict.fromkeys(opts.variants)),
+        bootstrap=opts.bootstrap,
+        verbose=opts.verbose,
+    )
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [bids-stroke] %(message)s", "%y%m%d-%H:%M:%S"))
+    LOGGER.handlers[:] = [handler]
+    LOGGER.setLevel(level)
+    LOGGER.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        Arguments without the program name; None means ``sys.argv[1:]``.
+    """
+    parser = build_parser()
+    try:
+        opts = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return int(exc.code or 0)
+    _setup_logging(opts.verbose)
+    try:
+        config = config_from_args(opts)
+        from bids_stroke.workflows.base import run
+
+        run(config)
+    except BidsStrokeError as exc:
+        print(f"bids-stroke: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("bids-stroke: interrupted", file=sys.stderr)
+        return 130
+    return int(ExitCode.SUCCESS)
+
+
+__all__ = ["build_parser", "config_from_args", "main"]

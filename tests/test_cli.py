@@ -1,0 +1,272 @@
+"""The command line: options, --version, --help, and the exit code of every bad input.
+
+Each bad-input test also checks that the run wrote nothing: not OUTPUT_DIR, not a file in
+BIDS_DIR.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bids_factory import make_dataset
+
+from bids_stroke import __version__
+from bids_stroke.cli import build_parser, config_from_args, main
+from bids_stroke.config import VARIANT_NAMES, Config
+from bids_stroke.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _snapshot(folder: Path) -> dict[str, float]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime for p in folder.rglob("*")}
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    """Two participants, 4D DWI with lesion masks, participants.tsv with site and mrs."""
+    root = make_dataset(
+        tmp_path / "bids",
+        subjects=["01", "02"],
+        participants_columns={"site": ["A", "B"], "mrs": [1, 4]},
+    )
+    return root
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("bids-stroke: error:")]
+
+
+def test_version_prints_the_version_file(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0
+    assert out.strip() == (ROOT / "version").read_text().strip() == __version__
+
+
+def test_run_py_entry_point():
+    result = subprocess.run([sys.executable, str(ROOT / "run.py"), "--version"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == __version__
+
+
+def test_help_documents_every_option(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for option in (
+        "--participant-label", "--session-label", "--bids-filter-file", "--skip-bids-validation",
+        "--work-dir", "--nprocs", "--omp-nthreads", "--mem-gb", "--nipype-plugin", "--random-seed",
+        "--lesion-dir", "--model", "--site-column", "--outcome-column", "--poor-threshold",
+        "--aspects-column", "--max-epochs", "--patience", "--variants", "--bootstrap", "--verbose",
+    ):
+        assert option in out, option
+    assert "exit codes" in out and "73" in out
+
+
+def test_every_option_reaches_the_config(dataset, tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("# participants\nsub-02\n")
+    argv = [
+        str(dataset), str(tmp_path / "out"), "group",
+        "--participant_label", "sub-01", str(labels), "--session-label", "ses-1",
+        "-w", str(tmp_path / "w"), "--nprocs", "3", "--omp_nthreads", "2", "--mem-gb", "7.5",
+        "--nipype-plugin", "SLURM", "--random-seed", "11", "--site-column", "centre",
+        "--outcome_column", "mrs90", "--poor-threshold", "2", "--aspects-column", "asp",
+        "--max-epochs", "5", "--patience", "2", "--variants", "f8-g2", "f16-g2-bn", "f8-g2",
+        "--bootstrap", "100", "-vv",
+    ]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert config.participant_label == ["01", "02"]
+    assert config.session_label == ["1"]
+    assert (config.nprocs, config.omp_nthreads, config.mem_gb) == (3, 2, 7.5)
+    assert config.nipype_plugin == "SLURM" and config.random_seed == 11
+    assert (config.site_column, config.outcome_column, config.aspects_column) == ("centre", "mrs90", "asp")
+    assert (config.poor_threshold, config.max_epochs, config.patience, config.bootstrap) == (2, 5, 2, 100)
+    assert config.variants == ["f8-g2", "f16-g2-bn"]
+    assert config.verbose == 2 and config.work_dir == tmp_path / "w"
+    # the config round-trips through the JSON written with the outputs
+    saved = config.save(tmp_path / "config.json")
+    assert Config.load(saved) == config
+    assert json.loads(saved.read_text())["bids_stroke_version"] == __version__
+
+
+def test_defaults_follow_the_interface(dataset, tmp_path):
+    config = config_from_args(build_parser().parse_args([str(dataset), str(tmp_path / "o"), "participant"]))
+    assert (config.site_column, config.outcome_column, config.aspects_column) == ("site", "mrs", "aspects")
+    assert (config.poor_threshold, config.max_epochs, config.patience, config.bootstrap) == (3, 150, 30, 10000)
+    assert config.variants == list(VARIANT_NAMES) and len(VARIANT_NAMES) == 8
+    assert config.nipype_plugin == "MultiProc" and config.random_seed == 0
+    assert config.resolved_nprocs() >= 1 and 1 <= config.resolved_omp_nthreads() <= 8
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--nprocs", "0"],
+        ["--omp-nthreads", "x"],
+        ["--mem-gb", "-1"],
+        ["--nipype-plugin", "Threads"],
+        ["--poor-threshold", "7"],
+        ["--variants", "f32-g3"],
+        ["--bootstrap", "-5"],
+        ["--random-seed", "1.5"],
+        ["--no-such-option"],
+    ],
+)
+def test_bad_option_values_are_usage_errors(capsys, dataset, tmp_path, options):
+    code, _, err = run_cli(capsys, dataset, tmp_path / "out", "participant", *options)
+    assert code == ExitCode.USAGE
+    assert "error:" in err
+    assert not (tmp_path / "out").exists()
+
+
+def _assert_nothing_written(bids: Path, before: dict[str, float], out: Path) -> None:
+    assert _snapshot(bids) == before, "BIDS_DIR was modified"
+    assert not out.exists(), "OUTPUT_DIR was created"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("unknown_level", ExitCode.UNKNOWN_LEVEL),
+        ("missing_bids_dir", ExitCode.MISSING_INPUT),
+        ("missing_description", ExitCode.MISSING_INPUT),
+        ("no_dwi", ExitCode.MISSING_INPUT),
+        ("unknown_participant", ExitCode.NO_DATA_SELECTED),
+        ("unknown_session", ExitCode.NO_DATA_SELECTED),
+        ("output_is_bids_dir", ExitCode.USAGE),
+        ("output_in_subject_folder", ExitCode.USAGE),
+        ("output_is_ancestor", ExitCode.USAGE),
+        ("output_not_creatable", ExitCode.CANNOT_CREATE_OUTPUT),
+        ("not_gzip", ExitCode.BAD_INPUT),
+        ("not_nifti", ExitCode.BAD_INPUT),
+        ("lesion_on_other_grid", ExitCode.BAD_INPUT),
+        ("missing_site_column", ExitCode.BAD_INPUT),
+        ("missing_outcome_column", ExitCode.BAD_INPUT),
+        ("missing_lesion_dir", ExitCode.MISSING_INPUT),
+        ("invalid_bids", ExitCode.VALIDATION_FAILED),
+        ("model_not_implemented", ExitCode.FAILURE),
+    ],
+)
+def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected):
+    bids, out, level, extra = dataset, tmp_path / "out", "participant", ["--skip-bids-validation"]
+    dwi = bids / "sub-01" / "dwi" / "sub-01_dwi.nii.gz"
+    named = None  # a file or value the error line must name
+    if case == "unknown_level":
+        level, named = "subject", "subject"
+    elif case == "missing_bids_dir":
+        bids, named = tmp_path / "nowhere", "nowhere"
+    elif case == "missing_description":
+        (bids / "dataset_description.json").unlink()
+        named = "dataset_description.json"
+    elif case == "no_dwi":
+        bids = make_dataset(tmp_path / "nodwi", subjects=["01"], kind="none")
+        named = "no DWI"
+    elif case == "unknown_participant":
+        extra += ["--participant-label", "03"]
+        named = "01, 02"  # the labels that do exist
+    elif case == "unknown_session":
+        extra += ["--session-label", "7"]
+        named = "7"
+    elif case == "output_is_bids_dir":
+        out, named = bids, "BIDS_DIR itself"
+    elif case == "output_in_subject_folder":
+        out, named = bids / "sub-01" / "out", "sub-*"
+    elif case == "output_is_ancestor":
+        out, named = tmp_path, "contains BIDS_DIR"
+    elif case == "output_not_creatable":
+        (tmp_path / "file").write_text("")
+        out, named = tmp_path / "file" / "out", "file"
+    elif case == "not_gzip":
+        raw = gzip.decompress(dwi.read_bytes())
+        dwi.write_bytes(raw)  # plain .nii content under a .nii.gz name
+        named = "sub-01_dwi.nii.gz"
+    elif case == "not_nifti":
+        dwi.write_bytes(gzip.compress(b"this is not a nifti file" * 20))
+        named = "sub-01_dwi.nii.gz"
+    elif case == "lesion_on_other_grid":
+        import nibabel as nib
+        import numpy as np
+
+        mask = next((bids / "derivatives").rglob("sub-01_*lesion_mask.nii.gz"))
+        img = nib.load(mask)
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj), img.affine @ np.diag([1.5, 1.5, 1, 1])), mask)
+        named = mask.name
+    elif case in ("missing_site_column", "missing_outcome_column"):
+        level, extra = "group", []
+        extra += ["--outcome-column", "mrs90"] if case == "missing_outcome_column" else ["--site-column", "centre"]
+        named = "participants.tsv"
+    elif case == "missing_lesion_dir":
+        extra += ["--lesion-dir", str(tmp_path / "nolesions")]
+        named = "nolesions"
+    elif case == "invalid_bids":
+        extra = []
+        (bids / "sub-01" / "dwi" / "sub-01_badname.nii.gz").write_bytes(dwi.read_bytes())
+        named = "not a valid BIDS dataset"
+    elif case == "model_not_implemented":
+        model = tmp_path / "model"
+        model.mkdir()
+        extra += ["--model", str(model)]
+        named = "not implemented yet"
+    before = _snapshot(bids) if bids.exists() else {}
+    code, _, err = run_cli(capsys, bids, out, level, *extra)
+    assert code == expected, err
+    lines = _error_lines(err)
+    assert len(lines) == 1, err
+    assert named in lines[0] or named in err, err
+    if bids.exists():
+        assert _snapshot(bids) == before, "BIDS_DIR was modified"
+    if out not in (bids, tmp_path) and not out.is_relative_to(bids):
+        assert not out.exists(), "OUTPUT_DIR was created"
+
+
+def test_valid_dataset_reaches_the_not_yet_implemented_stage(capsys, dataset, tmp_path):
+    out = tmp_path / "out"
+    before = _snapshot(dataset)
+    code, _, err = run_cli(capsys, dataset, out, "participant", "--participant-label", "01")
+    assert code == ExitCode.FAILURE
+    assert "sub-01: 4D DWI with bval/bvec, lesion mask" in err
+    assert "sub-02" not in err.split("selected")[-1]
+    assert "not implemented yet" in _error_lines(err)[0] and "1 participant" in _error_lines(err)[0]
+    assert _snapshot(dataset) == before and not out.exists()
+
+
+def test_group_level_checks_participants_then_stops(capsys, dataset, tmp_path):
+    code, _, err = run_cli(capsys, dataset, tmp_path / "out", "group")
+    assert code == ExitCode.FAILURE
+    assert "ASPECTS baseline will be skipped" in err
+    assert "not implemented yet" in _error_lines(err)[0]
+
+
+def test_read_only_bids_dir_is_never_written(capsys, dataset, tmp_path):
+    for path in [dataset, *dataset.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        before = _snapshot(dataset)
+        code, _, err = run_cli(capsys, dataset, dataset / "derivatives" / "bids-stroke", "participant")
+        assert code == ExitCode.FAILURE and "not implemented yet" in err
+        assert _snapshot(dataset) == before
+    finally:
+        for path in [dataset, *dataset.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_main_is_the_console_script(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), str(tmp_path / "none"), str(tmp_path / "o"), "participant"],
+        capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == ExitCode.MISSING_INPUT
+    assert result.stderr.strip().splitlines()[-1].startswith("bids-stroke: error: BIDS_DIR")
