@@ -445,10 +445,10 @@ def load_bids_filters(path) -> dict:
 
 
 def _known_entities() -> set[str]:
-    from bids.layout import config as _config
+    from importlib.resources import files
 
     names = set()
-    folder = Path(_config.__file__).parent
+    folder = files("bids.layout") / "config"
     for name in ("bids.json", "derivatives.json"):
         names.update(e["name"] for e in json.loads((folder / name).read_text())["entities"])
     return names
