@@ -1,0 +1,148 @@
+"""Ground truth of a simulated cohort: layout, loading and coordinate maps.
+
+Layout (outside the BIDS scope; ``truth/`` is listed in ``.bidsignore``)::
+
+    OUT_DIR/truth/simulation.json          cohort parameters (seed, sites, tissues, ...)
+    OUT_DIR/truth/subjects.tsv             one row per subject: participant_id, session,
+                                           soop_id, site, seed, subject_index,
+                                           lesion_volume_template_ml, lesion_volume_native_ml
+    OUT_DIR/truth/sub-<L>[/ses-<S>]/
+        sub-<L>[_ses-<S>]_space-MNI152NLin2009aSym_res-1_label-lesion_mask.nii.gz
+            the lesion on the template grid (197×233×189, 1 mm, uint8)
+        sub-<L>[_ses-<S>]_from-scanner_to-MNI152NLin2009aSym_desc-displacement_xfm.nii.gz
+            displacement u (mm) on a 4 mm template-space grid, shape (FX, FY, FZ, 1, 3)
+        sub-<L>[_ses-<S>]_simulation.json
+            soop_id, site profile, seeds, ``scanner_to_template`` (4×4 rigid),
+            ``native_affine`` and ``native_shape`` of the DWI grid
+
+A native DWI voxel ``v`` maps to template millimetres as ``q = x + u(x)`` with
+``x = scanner_to_template @ native_affine @ v`` (see :mod:`bids_stroke.simulate.warp`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from bids_stroke.errors import MissingInputError
+from bids_stroke.simulate.anatomy import TEMPLATE_SPACE
+from bids_stroke.simulate.warp import Warp
+from bids_stroke.simulate.writers import bids_stem
+
+TRUTH_DIR = "truth"
+
+
+def truth_paths(out_dir, subject: str, session: str | None = None) -> dict[str, Path]:
+    """Paths of one subject's ground-truth files (keys ``lesion``, ``field``, ``json``)."""
+    folder = Path(out_dir) / TRUTH_DIR / f"sub-{subject}"
+    if session:
+        folder = folder / f"ses-{session}"
+    return {
+        "lesion": folder / (bids_stem(subject, session, space=TEMPLATE_SPACE, res="1",
+                                      label="lesion") + "_mask.nii.gz"),
+        "field": folder / (bids_stem(subject, session, **{"from": "scanner"},
+                                     to=TEMPLATE_SPACE, desc="displacement")
+                           + "_xfm.nii.gz"),
+        "json": folder / (bids_stem(subject, session) + "_simulation.json"),
+    }
+
+
+@dataclass(frozen=True)
+class SubjectTruth:
+    """A subject's ground truth.
+
+    Attributes
+    ----------
+    warp : Warp
+        Scanner-to-template map.
+    native_affine : ndarray of shape (4, 4)
+        Voxel-to-scanner matrix of the DWI grid.
+    native_shape : tuple of 3 int
+    lesion : ndarray of shape (197, 233, 189), uint8
+        Template-space lesion.
+    template_affine : ndarray of shape (4, 4)
+    info : dict
+        The subject's ``_simulation.json``.
+    """
+
+    warp: Warp
+    native_affine: np.ndarray
+    native_shape: tuple
+    lesion: np.ndarray
+    template_affine: np.ndarray
+    info: dict
+
+    def native_to_template(self, ijk: np.ndarray) -> np.ndarray:
+        """Template voxel coordinates of native DWI voxel coordinates.
+
+        Parameters
+        ----------
+        ijk : ndarray of shape (3, n)
+            Native voxel coordinates (may be fractional).
+
+        Returns
+        -------
+        ndarray of shape (3, n)
+            Template voxel coordinates.
+        """
+        p = self.native_affine[:3, :3] @ ijk + self.native_affine[:3, 3:4]
+        q = self.warp.scanner_to_template_points(p)
+        inv = np.linalg.inv(self.template_affine)
+        return inv[:3, :3] @ q + inv[:3, 3:4]
+
+    def template_to_native(self, ijk: np.ndarray) -> np.ndarray:
+        """Native DWI voxel coordinates of template voxel coordinates.
+
+        Parameters
+        ----------
+        ijk : ndarray of shape (3, n)
+            Template voxel coordinates.
+
+        Returns
+        -------
+        ndarray of shape (3, n)
+            Native voxel coordinates.
+        """
+        q = self.template_affine[:3, :3] @ ijk + self.template_affine[:3, 3:4]
+        p = self.warp.template_to_scanner_points(q)
+        inv = np.linalg.inv(self.native_affine)
+        return inv[:3, :3] @ p + inv[:3, 3:4]
+
+
+def load_truth(out_dir, subject: str, session: str | None = None) -> SubjectTruth:
+    """Load one subject's ground truth.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The simulated dataset.
+    subject : str
+        Label without ``sub-``.
+    session : str or None
+
+    Returns
+    -------
+    SubjectTruth
+    """
+    paths = truth_paths(out_dir, subject, session)
+    for p in paths.values():
+        if not p.is_file():
+            raise MissingInputError(f"Ground-truth file {p} does not exist.")
+    info = json.loads(paths["json"].read_text())
+    field_img = nib.load(str(paths["field"]))
+    field = np.moveaxis(np.asarray(field_img.dataobj, np.float32)[:, :, :, 0, :], -1, 0)
+    warp = Warp(scanner_to_template=np.array(info["scanner_to_template"]),
+                field=field, field_affine=np.array(field_img.affine))
+    les_img = nib.load(str(paths["lesion"]))
+    return SubjectTruth(
+        warp=warp,
+        native_affine=np.array(info["native_affine"]),
+        native_shape=tuple(info["native_shape"]),
+        lesion=np.asarray(les_img.dataobj),
+        template_affine=np.array(les_img.affine),
+        info=info,
+    )
