@@ -59,6 +59,8 @@ def check_nifti(path, *, load_data=True, ndim=None) -> nb.Nifti1Image:
         raise BadInputError(f"{path}: truncated or corrupt file ({err}).") from err
     except (nb.filebasedimages.ImageFileError, nb.spatialimages.HeaderDataError,
             ValueError, OSError) as err:
+        if magic == _GZIP_MAGIC and not _gzip_complete(path):
+            raise BadInputError(f"{path}: truncated or corrupt file (its gzip stream is incomplete or damaged).") from err
         raise BadInputError(f"{path}: not a readable NIfTI image ({err}).") from err
     if not isinstance(img, nb.Nifti1Image):
         raise BadInputError(
@@ -79,6 +81,17 @@ def check_nifti(path, *, load_data=True, ndim=None) -> nb.Nifti1Image:
         img = img.__class__(data, img.affine, img.header)
         img.set_filename(str(path))
     return img
+
+
+def _gzip_complete(path: Path) -> bool:
+    """Whether the gzip stream of ``path`` decompresses to its end."""
+    try:
+        with gzip.open(path, "rb") as fobj:
+            while fobj.read(1 << 20):
+                pass
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError):
+        return False
+    return True
 
 
 def _as_image(img):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,9 +48,12 @@ def read_participants(bids_dir_or_tsv, *, required_columns=()) -> pd.DataFrame:
         raise MissingInputError(f"{path} does not exist (needed: participant_id and "
                                 "the group-level columns).")
     try:
-        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
-                            dtype={"participant_id": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
+                                dtype={"participant_id": str}, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as err:
         reason = " ".join(str(err).split())
         raise BadInputError(f"{path}: not a readable tab-separated table ({reason}).") from err
 
