@@ -319,7 +319,7 @@ def test_collect_data_trace_b_value_from_its_own_bval(tmp_path):
 
 def test_collect_data_session_none_finds_the_only_session(sessions_ds):
     layout = load_layout(sessions_ds)
-    with pytest.raises(BadInputError, match="several 4D DWI images match"):
+    with pytest.raises(BadInputError, match="several 4D DWI images match.*--session-label"):
         collect_data(layout, "01")
     root = make_dataset(sessions_ds.parent / "one", subjects=["01"], sessions=["pre"])
     assert collect_data(load_layout(root), "01").session == "pre"

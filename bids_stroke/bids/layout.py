@@ -180,7 +180,9 @@ def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
     if lesion_dir is not None:
         lesion_root = Path(lesion_dir).expanduser().absolute()
         if not lesion_root.is_dir():
-            raise MissingInputError(f"--lesion-dir {lesion_root} does not exist (or is not a folder).")
+            raise MissingInputError(
+                f"--lesion-dir {lesion_root} does not exist (or is not a folder)."
+            )
         if not (lesion_root / "dataset_description.json").is_file():
             raise MissingInputError(
                 f"--lesion-dir {lesion_root} has no dataset_description.json: it must be "
@@ -253,8 +255,8 @@ def normalize_labels(labels, prefix="sub-") -> list[str]:
     for item in labels:
         item_str = str(item).strip()
         candidate = Path(item_str).expanduser()
-        if item_str and (isinstance(item, Path) or not _LABEL_RE.match(item_str.removeprefix(prefix))) \
-                and candidate.is_file():
+        maybe_file = isinstance(item, Path) or not _LABEL_RE.match(item_str.removeprefix(prefix))
+        if item_str and maybe_file and candidate.is_file():
             expanded.extend(_read_label_file(candidate))
         else:
             expanded.append(item_str)
@@ -500,10 +502,12 @@ def _one(candidates: list, what: str, key: str, subject, session) -> object | No
     if len(candidates) > 1:
         where = f"sub-{subject}" + (f" ses-{session}" if session else "")
         names = _listing(sorted(Path(c.path).name for c in candidates))
-        raise BadInputError(
-            f"{where}: several {what} images match ({names}). Select one with "
-            f"--bids-filter-file, e.g. {{\"{key}\": {{\"acquisition\": \"<label>\"}}}}."
-        )
+        if len({c.entities.get("session") for c in candidates}) > 1:
+            hint = "Select a session with --session-label"
+        else:
+            hint = (f"Select one with --bids-filter-file, e.g. "
+                    f"{{\"{key}\": {{\"acquisition\": \"<label>\"}}}}")
+        raise BadInputError(f"{where}: several {what} images match ({names}). {hint}.")
     return candidates[0]
 
 

@@ -60,7 +60,9 @@ def check_nifti(path, *, load_data=True, ndim=None) -> nb.Nifti1Image:
     except (nb.filebasedimages.ImageFileError, nb.spatialimages.HeaderDataError,
             ValueError, OSError) as err:
         if magic == _GZIP_MAGIC and not _gzip_complete(path):
-            raise BadInputError(f"{path}: truncated or corrupt file (its gzip stream is incomplete or damaged).") from err
+            raise BadInputError(
+                f"{path}: truncated or corrupt file (its gzip stream is incomplete or damaged)."
+            ) from err
         raise BadInputError(f"{path}: not a readable NIfTI image ({err}).") from err
     if not isinstance(img, nb.Nifti1Image):
         raise BadInputError(
