@@ -6,6 +6,7 @@ import pytest
 from bids_factory import make_dataset
 
 from bids_stroke.bids.validation import (
+    accept_derived_dwi,
     find_validator,
     run_validator,
     summarise_issues,
@@ -94,6 +95,30 @@ def test_validate_bids_broken_dataset(tmp_path):
     text = str(exc.value)
     assert "sub-01_foo-bar_dwi.nii.gz" in text
     assert "BIDSVersion" in text
-    assert "DWI_MISSING_BVAL" in text
+    assert "rec-TRACE" not in text  # the trace image without bval is accepted
     assert "--skip-bids-validation" in lines[-1]
     assert len(lines) <= 8
+
+
+def test_accept_derived_dwi_only_relaxes_trace_and_adc_images():
+    report = {"issues": {"issues": [
+        {"code": "DWI_MISSING_BVAL", "severity": "error", "location": "/sub-01/dwi/sub-01_rec-TRACE_dwi.nii.gz"},
+        {"code": "VOLUME_COUNT_MISMATCH", "severity": "error", "location": "/sub-02/dwi/sub-02_rec-ADC_dwi.nii.gz"},
+        {"code": "DWI_MISSING_BVEC", "severity": "error", "location": "/sub-03/dwi/sub-03_dwi.nii.gz"},
+        {"code": "EMPTY_FILE", "severity": "error", "location": "/sub-01/dwi/sub-01_rec-TRACE_dwi.nii.gz"},
+    ], "codeMessages": {}}}
+    relaxed = accept_derived_dwi(report)
+    assert [i["severity"] for i in relaxed["issues"]["issues"]] == ["warning", "warning", "error", "error"]
+    assert report["issues"]["issues"][0]["severity"] == "error"  # input untouched
+    errors, warnings = summarise_issues(relaxed)
+    assert any("accepted by bids-stroke" in line for line in warnings)
+    assert [line.split(":")[0] for line in errors] == ["DWI_MISSING_BVEC", "EMPTY_FILE"]
+
+
+def test_clinical_trace_export_without_bval_passes_validation(tmp_path):
+    root = make_dataset(tmp_path / "bids", subjects=["01", "02"], kind=["4d", "trace"], with_adc=True,
+                        participants_columns={"site": ["A", "B"]})
+    raw_errors = {i["code"] for i in run_validator(root)["issues"]["issues"] if i["severity"] == "error"}
+    assert "DWI_MISSING_BVAL" in raw_errors  # the validator itself refuses the layout
+    warnings = validate_bids(root)  # bids-stroke accepts it, and says so
+    assert any(line.startswith("DWI_MISSING_BVAL: accepted by bids-stroke") for line in warnings)

@@ -15,8 +15,10 @@ is 16 when there are errors and 0 otherwise; the report on stdout is what counts
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +27,14 @@ from pathlib import Path
 
 from ..errors import BidsStrokeError, BidsValidationError, MissingInputError
 
-__all__ = ["VALIDATOR", "find_validator", "run_validator", "summarise_issues", "validate_bids"]
+__all__ = [
+    "VALIDATOR",
+    "accept_derived_dwi",
+    "find_validator",
+    "run_validator",
+    "summarise_issues",
+    "validate_bids",
+]
 
 #: Name of the validator's executable.
 VALIDATOR = "bids-validator-deno"
@@ -135,7 +144,9 @@ def _group_lines(issues, messages, max_lines) -> list[str]:
         groups.setdefault(str(issue.get("code", "UNKNOWN")), []).append(issue)
     lines = []
     for code, items in groups.items():
-        message = _first_sentence(messages.get(code) or items[0].get("issueMessage") or code)
+        message = _first_sentence(
+            items[0].get("note") or messages.get(code) or items[0].get("issueMessage") or code
+        )
         subcodes = sorted({str(i["subCode"]) for i in items if i.get("subCode")})
         if subcodes:
             shown = ", ".join(subcodes[:3]) + (", ..." if len(subcodes) > 3 else "")
@@ -154,6 +165,48 @@ def _group_lines(issues, messages, max_lines) -> list[str]:
         extra = len(lines) - max_lines
         lines = lines[:max_lines] + [f"... and {extra} more"]
     return lines
+
+
+#: Validator errors that bids-stroke accepts on derived DWI images (``rec-TRACE``,
+#: ``rec-ADC``): clinical exports give a trace and an ADC map without ``.bval``/``.bvec``
+#: (the b-value is read from the sidecar), or beside a 4D series whose ``.bval`` they
+#: inherit although they hold one volume.
+DERIVED_DWI_CODES = frozenset({"DWI_MISSING_BVAL", "DWI_MISSING_BVEC", "VOLUME_COUNT_MISMATCH"})
+_DERIVED_DWI = re.compile(r"_rec-(TRACE|ADC)_dwi\.nii(\.gz)?$")
+
+
+def accept_derived_dwi(report) -> dict:
+    """Turn the validator's errors on derived DWI images into warnings.
+
+    Only the :data:`DERIVED_DWI_CODES` issues located on ``*_rec-TRACE_dwi`` or
+    ``*_rec-ADC_dwi`` images change; their message says why they are accepted.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`run_validator`; not modified.
+
+    Returns
+    -------
+    dict
+        A copy of ``report`` with those issues at severity ``"warning"``.
+    """
+    report = copy.deepcopy(report)
+    for issue in _issue_list(report):
+        where = issue.get("location") or issue.get("affects") or []
+        paths = [where] if isinstance(where, str) else list(where)
+        if (
+            issue.get("code") in DERIVED_DWI_CODES
+            and str(issue.get("severity", "")).lower() == "error"
+            and paths
+            and all(_DERIVED_DWI.search(str(path)) for path in paths)
+        ):
+            issue["severity"] = "warning"
+            issue["note"] = (
+                "accepted by bids-stroke: a trace or ADC image is a single volume whose "
+                "b-value comes from its sidecar"
+            )
+    return report
 
 
 def summarise_issues(report, *, max_lines=5) -> tuple[list[str], list[str]]:
@@ -200,6 +253,9 @@ def validate_bids(bids_dir, *, executable=None, timeout=600, max_lines=5) -> lis
     list of str
         Summary lines of the warnings (see :func:`summarise_issues`).
 
+    Errors on derived DWI images that bids-stroke reads without ``.bval``/``.bvec``
+    are reported as warnings (:func:`accept_derived_dwi`).
+
     Raises
     ------
     BidsValidationError
@@ -207,7 +263,7 @@ def validate_bids(bids_dir, *, executable=None, timeout=600, max_lines=5) -> lis
         ``"<bids_dir> is not a valid BIDS dataset: N errors"``, followed by the summary
         lines and a hint.
     """
-    report = run_validator(bids_dir, executable=executable, timeout=timeout)
+    report = accept_derived_dwi(run_validator(bids_dir, executable=executable, timeout=timeout))
     error_lines, warning_lines = summarise_issues(report, max_lines=max_lines)
     n_errors = sum(1 for i in _issue_list(report)
                    if str(i.get("severity", "error")).lower() == "error")
