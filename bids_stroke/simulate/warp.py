@@ -80,14 +80,14 @@ class Warp:
         x = a[:3, :3] @ np.asarray(p_mm, float) + a[:3, 3:4]
         return x + self.displacement(x)
 
-    def template_to_scanner_points(self, q_mm: np.ndarray, n_iter: int = 30) -> np.ndarray:
+    def template_to_scanner_points(self, q_mm: np.ndarray, n_iter: int = 15) -> np.ndarray:
         """Map template points to scanner points (inverse of the forward map).
 
         Parameters
         ----------
         q_mm : ndarray of shape (3, n)
             Template coordinates in mm.
-        n_iter : int, default=30
+        n_iter : int, default=15
             Fixed-point iterations of ``x = q - u(x)``.
 
         Returns
