@@ -165,7 +165,11 @@ def test_dataset_passes_bids_validator(which, request):
     report = json.loads(res.stdout)
     errors = [i for i in report["issues"]["issues"] if i["severity"] == "error"]
     assert errors == []
-    assert report["summary"]["totalFiles"] > 5
+    # every image is validated: .bidsignore hides only the ground truth
+    assert (root / ".bidsignore").read_text().split() == ["truth"]
+    n_images = len(list(root.glob("sub-*/**/*_dwi.nii.gz")))
+    assert any(root.glob("sub-*/**/*_rec-TRACE_dwi.nii.gz"))
+    assert report["summary"]["totalFiles"] >= 2 * n_images  # images + sidecars at least
 
 
 def test_dataset_metadata(simulated_cohort):

@@ -331,9 +331,10 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically; return ``path``."""
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+def write_json(path: str | os.PathLike, obj: Any, *, sort_keys: bool = True) -> Path:
+    """Write ``obj`` as indented JSON (keys sorted unless ``sort_keys=False``) atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=sort_keys, default=_json_default)
+    return write_text(path, text + "\n")
 
 
 def write_tsv(path: str | os.PathLike, table: Any) -> Path:

@@ -289,8 +289,10 @@ through the lesion.
 
 - Sites with 4D series write `_dwi.nii.gz` with `.bval`/`.bvec`; trace-only sites write
   `_rec-TRACE_dwi.nii.gz` (b-value in the sidecar's `DiffusionBValue`) and
-  `_rec-ADC_dwi.nii.gz` (1e-6 mm^2/s) without bval/bvec, as clinical exports do; the
-  validator requires bval/bvec for every DWI, so `.bidsignore` lists those two kinds.
+  `_rec-ADC_dwi.nii.gz` (1e-6 mm^2/s) without bval/bvec in the subject folders, as
+  clinical exports come; the dataset-level `rec-TRACE_dwi.bval/.bvec` and
+  `rec-ADC_dwi.bval/.bvec` give their b-value (and a null direction) to every such image
+  by BIDS inheritance, so that the dataset validates.
 - `derivatives/lesions/`: the lesion mask on each DWI grid.
 - `truth/` (outside BIDS): template-space lesions, the native-to-template transforms and
   the simulation parameters.
@@ -419,8 +421,14 @@ def _write_dataset_files(out_dir, plans, rows, *, seed, n_sites, session, downsa
     })
     w.write_text(out_dir / "README", _README.format(
         version=__version__, seed=seed, n=len(plans), k=n_sites))
-    w.write_text(out_dir / ".bidsignore",
-                 f"{TRUTH_DIR}\n*_rec-TRACE_dwi.*\n*_rec-ADC_dwi.*\n")
+    w.write_text(out_dir / ".bidsignore", f"{TRUTH_DIR}\n")
+    trace_b = sorted({int(p.site.bvals[0]) for p in plans if p.site.kind == "trace"})
+    if len(trace_b) > 1:  # the profiles guarantee one b-value for every trace-only site
+        raise ValueError(f"trace-only sites must share one b-value. Got {trace_b} instead.")
+    for rec in ("TRACE", "ADC") if trace_b else ():
+        # dataset-level files that every trace/ADC image inherits (BIDS inheritance principle)
+        w.write_text(out_dir / f"rec-{rec}_dwi.bval", f"{trace_b[0]}\n")
+        w.write_text(out_dir / f"rec-{rec}_dwi.bvec", "0\n0\n0\n")
     w.write_tsv(out_dir / "participants.tsv", PARTICIPANT_COLUMNS, [
         (f"sub-{p.label}", p.site.name, p.source.mrs, p.source.age, p.source.nihss,
          p.source.sex) for p in plans])

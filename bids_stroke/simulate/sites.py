@@ -6,7 +6,9 @@ directions, kind of export (4D series with bval/bvec, or a derived trace image p
 map), slice tilt, voxel-axis orientation, intensity scale and noise level. A cohort with K
 sites uses the first K; beyond eleven, extra profiles are drawn deterministically from the
 seed. Profile 2 is trace-only and profile 3 multi-shell, so that any cohort with two or
-more sites has a trace-only site, and three or more a multi-shell one.
+more sites has a trace-only site, and three or more a multi-shell one. Trace-only
+profiles use b = 1000 s/mm², as clinical trace exports mostly do, so that one
+dataset-level ``rec-TRACE_dwi.bval`` declares the b-value of every trace image.
 """
 
 from __future__ import annotations
@@ -150,16 +152,18 @@ def _derived_profile(index: int, seed: int) -> SiteProfile:
     gap = float(rng.choice([0.0, 0.0, 0.5, 1.0]))
     n_slices = int(np.ceil(150.0 / (thick + gap)))
     matrix = int(rng.choice([128, 144, 160, 176, 192, 208]))
+    kind = "trace" if rng.random() < 0.25 else "dwi4d"
+    b_value = int(rng.choice([1000, 1400, 2000]))
     return dataclasses.replace(
         base,
         name=f"site{index + 1:02d}",
-        kind="trace" if rng.random() < 0.25 else "dwi4d",
+        kind=kind,
         fov_mm=float(rng.choice([220.0, 230.0, 240.0])),
         matrix=matrix,
         slice_thickness=thick,
         slice_gap=gap,
         n_slices=n_slices,
-        bvals=(int(rng.choice([1000, 1400, 2000])),),
+        bvals=(1000,) if kind == "trace" else (b_value,),  # trace exports: b = 1000
         tilt_deg=round(float(rng.uniform(0, 15)), 1),
         scale=round(float(rng.uniform(600, 1500)), 0),
         noise=round(float(rng.uniform(0.025, 0.05)), 3),

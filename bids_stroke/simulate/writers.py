@@ -1,23 +1,26 @@
 """File names and deterministic, atomic writers of the simulated dataset.
 
-Every file is written to a temporary file in its destination folder and renamed over the
-destination (``os.replace``), so that an interrupted run leaves no half-written file.
+Every file is written atomically with the writers of :mod:`bids_stroke.bids.derivatives`
+(temporary file in the destination folder, then ``os.replace``), so that an interrupted
+run leaves no half-written file.
 NIfTI files are gzipped with a zero timestamp and no embedded name, so that the same seed
 gives byte-identical files.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+
+from bids_stroke.bids import derivatives
+from bids_stroke.bids.derivatives import write_bytes, write_text
+
+__all__ = ["bids_stem", "nifti_bytes", "subject_dir", "write_bytes", "write_json", "write_nifti",
+           "write_text", "write_tsv"]
 
 
 def bids_stem(subject: str, session: str | None, **entities) -> str:
@@ -45,36 +48,9 @@ def subject_dir(root: Path, subject: str, session: str | None, datatype: str | N
     return path / datatype if datatype else path
 
 
-@contextlib.contextmanager
-def _atomic(path: Path, mode: str = "wb"):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes(path, data: bytes) -> None:
-    """Write bytes atomically."""
-    with _atomic(path) as fh:
-        fh.write(data)
-
-
-def write_text(path, text: str) -> None:
-    """Write UTF-8 text atomically."""
-    write_bytes(path, text.encode("utf-8"))
-
-
 def write_json(path, obj) -> None:
     """Write a JSON document (indented, keys in given order) atomically."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    derivatives.write_json(path, obj, sort_keys=False)
 
 
 def write_tsv(path, header, rows) -> None:
