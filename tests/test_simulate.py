@@ -60,21 +60,6 @@ def _subjects(root):
     return [dict(zip(header, ln.split("\t"))) for ln in lines[1:]]
 
 
-@pytest.fixture(scope="module")
-def simulated_cohort(tmp_path_factory):
-    """Four subjects on three sites (4D single-shell, trace-only, multi-shell)."""
-    out = tmp_path_factory.mktemp("sim") / "cohort"
-    return simulate_cohort(out, n_subjects=4, n_sites=3, seed=3, downsample=2)
-
-
-@pytest.fixture(scope="module")
-def simulated_cohort_session(tmp_path_factory):
-    """Another seed, with a session and two sites."""
-    out = tmp_path_factory.mktemp("sim") / "cohort_ses"
-    return simulate_cohort(out, n_subjects=3, n_sites=2, seed=4, session="01",
-                           downsample=2)
-
-
 # --- pure functions -----------------------------------------------------------------
 
 
