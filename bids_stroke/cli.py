@@ -55,44 +55,25 @@ def _flags(name: str, *short: str) -> list[str]:
     return flags
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer. Got {text!r} instead.")
-    return value
+def _number(kind: type, allowed: str, accept) -> callable:
+    """An argparse converter to ``kind`` that accepts values where ``accept(value)``."""
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {allowed}. Got {text!r} instead.")
+        return value
+
+    return convert
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Got {text!r} instead.") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0. Got {text!r} instead.")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number. Got {text!r} instead.") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number. Got {text!r} instead.")
-    return value
-
-
-def _mrs_threshold(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 6:
-        raise argparse.ArgumentTypeError(f"must be an mRS grade from 1 to 6. Got {text!r} instead.")
-    return value
+_positive_int = _number(int, "a positive integer", lambda v: v >= 1)
+_non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
+_positive_float = _number(float, "a positive number", lambda v: v > 0)
+_mrs_threshold = _number(int, "an mRS grade from 1 to 6", lambda v: 1 <= v <= 6)
 
 
 def build_parser() -> argparse.ArgumentParser:
