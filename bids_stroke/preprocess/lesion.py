@@ -103,8 +103,9 @@ def lesion_side_from_points(points_mm, *, min_fraction=BILATERAL_FRACTION, midli
     if not 0 < min_fraction <= 0.5:
         raise ValueError(f"'min_fraction' must be in (0, 0.5]. Got {min_fraction!r} instead.")
     x = points[:, 0] - midline_mm
-    left = (np.count_nonzero(x < 0) + 0.5 * np.count_nonzero(x == 0)) / x.size
-    right = 1.0 - left
+    on_midline = 0.5 * np.count_nonzero(x == 0)
+    left = (np.count_nonzero(x < 0) + on_midline) / x.size
+    right = (np.count_nonzero(x > 0) + on_midline) / x.size
     if min(left, right) >= min_fraction or left == right:
         return "bilateral"
     return "left" if left > right else "right"

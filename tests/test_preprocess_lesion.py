@@ -1,0 +1,91 @@
+"""Lesion volume and side (bids_stroke.preprocess.lesion)."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from bids_stroke.errors import BadInputError
+from bids_stroke.preprocess.lesion import (
+    lesion_side,
+    lesion_side_from_points,
+    lesion_volume_ml,
+    voxel_centres_mm,
+)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(99)
+
+
+def test_volume_of_a_box_with_anisotropic_voxels(rng):
+    mask = np.zeros((40, 40, 20), np.uint8)
+    mask[10:20, 5:25, 3:7] = 1  # 10 * 20 * 4 = 800 voxels
+    affine = np.eye(4)
+    affine[:3, :3] = Rotation.random(random_state=rng).as_matrix() @ np.diag([1.1, 1.1, 5.0])
+    affine[:3, 3] = [-80, 12, 40]
+    # 800 voxels * 6.05 mm³ = 4840 mm³ = 4.84 mL, whatever the rotation
+    assert lesion_volume_ml(mask, affine) == pytest.approx(4.84)
+    flipped = affine @ np.diag([-1, 1, 1, 1])
+    assert lesion_volume_ml(mask, flipped) == pytest.approx(4.84)
+    assert lesion_volume_ml(np.zeros((4, 4, 4)), affine) == 0.0
+
+
+def test_voxel_centres(rng):
+    mask = np.zeros((5, 5, 5), bool)
+    mask[1, 2, 3] = mask[4, 0, 0] = True
+    affine = np.diag([2.0, 3.0, 4.0, 1.0])
+    affine[:3, 3] = [-10, 0, 5]
+    np.testing.assert_allclose(voxel_centres_mm(mask, affine), [[-8, 6, 17], [-2, 0, 5]])
+
+
+def template_mask(x_ranges):
+    """A 2 mm MNI-like grid (x from -90 mm) with boxes at the given x ranges (mm)."""
+    affine = np.array([[2.0, 0, 0, -90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]])
+    mask = np.zeros((91, 109, 91), bool)
+    for x_low, x_high in x_ranges:
+        i_low, i_high = int((x_low + 90) / 2), int((x_high + 90) / 2)
+        mask[i_low:i_high, 50:60, 40:45] = True
+    return mask, affine
+
+
+@pytest.mark.parametrize(
+    ("x_ranges", "side"),
+    [
+        ([(-60, -20)], "left"),
+        ([(20, 60)], "right"),
+        ([(-40, -20), (20, 40)], "bilateral"),
+        ([(-60, -10), (10, 26)], "bilateral"),  # right holds 8/33 voxels >= 20 %
+        ([(-60, -10), (10, 20)], "left"),  # right holds 5/30 voxels < 20 %
+        ([(-10, 50)], "right"),  # crosses the midline: 5.5/30 voxels on the left
+        ([], "none"),
+    ],
+)
+def test_side_of_template_masks(x_ranges, side):
+    mask, affine = template_mask(x_ranges)
+    assert lesion_side(mask, affine) == side
+
+
+def test_side_from_points_threshold():
+    points = np.zeros((10, 3))
+    points[:, 0] = [-5] * 8 + [5] * 2  # exactly 20 % on the right
+    assert lesion_side_from_points(points) == "bilateral"
+    assert lesion_side_from_points(points, min_fraction=0.25) == "left"
+    points[:, 0] = [-5] * 9 + [5]
+    assert lesion_side_from_points(points) == "left"
+    points[:, 0] = [5] * 9 + [-5]
+    assert lesion_side_from_points(points) == "right"
+    # all points left of a shifted midline
+    assert lesion_side_from_points(points, midline_mm=10.0) == "left"
+    points[:, 0] = 0.0  # on the midline: half to each side
+    assert lesion_side_from_points(points) == "bilateral"
+    assert lesion_side_from_points(np.empty((0, 3))) == "none"
+
+
+def test_side_errors():
+    with pytest.raises(BadInputError, match=r"'points_mm' must be finite coordinates of shape \(n, 3\)"):
+        lesion_side_from_points(np.zeros((4, 2)))
+    with pytest.raises(BadInputError, match="'points_mm' must be finite"):
+        lesion_side_from_points([[np.nan, 0, 0]])
+    with pytest.raises(BadInputError, match="'affine' must be a finite 4 × 4 matrix"):
+        lesion_volume_ml(np.ones((2, 2, 2)), np.eye(3))
