@@ -6,6 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import BadInputError
+from .dwi import check_not_empty
 
 __all__ = ["as_mask", "brain_mask", "voxel_sizes"]
 
@@ -135,7 +136,7 @@ def brain_mask(image, voxel_size, *, median_radius=4, numpass=4, dilate=1):
     Raises
     ------
     BadInputError
-        ``image`` is not 3D or not finite, ``voxel_size`` is not three positive numbers,
+        ``image`` is not 3D, not finite or constant, ``voxel_size`` is not three positive numbers,
         or the mask comes out empty.
     """
     from dipy.segment.mask import median_otsu
@@ -150,6 +151,7 @@ def brain_mask(image, voxel_size, *, median_radius=4, numpass=4, dilate=1):
             "'image' must hold finite values only. Got NaN or Inf voxels instead "
             "(replace them first)."
         )
+    check_not_empty(image)
     voxel_size = np.asarray(voxel_size, dtype=np.float64).ravel()
     if voxel_size.shape != (3,) or not np.all(np.isfinite(voxel_size) & (voxel_size > 0)):
         raise BadInputError(
