@@ -198,7 +198,8 @@ def test_from_model_grid_covers_the_box_only(native):
     model_affine = model_grid_affine(affine, box)
     back = from_model_grid(np.ones(MODEL_SHAPE), model_affine, affine, NATIVE_SHAPE)
     assert np.all(back[mask] > 0.999)
-    coords = model_coords(np.indices(NATIVE_SHAPE).reshape(3, -1).T.astype(float), affine, model_affine)
+    every_voxel = np.indices(NATIVE_SHAPE).reshape(3, -1).T.astype(float)
+    coords = model_coords(every_voxel, affine, model_affine)
     outside = np.any((coords < -1) | (coords > np.array(MODEL_SHAPE)), axis=1)
     assert outside.any() and np.all(back.reshape(-1)[outside] == 0)
 

@@ -83,7 +83,8 @@ def test_side_from_points_threshold():
 
 
 def test_side_errors():
-    with pytest.raises(BadInputError, match=r"'points_mm' must be finite coordinates of shape \(n, 3\)"):
+    match = r"'points_mm' must be finite coordinates of shape \(n, 3\)"
+    with pytest.raises(BadInputError, match=match):
         lesion_side_from_points(np.zeros((4, 2)))
     with pytest.raises(BadInputError, match="'points_mm' must be finite"):
         lesion_side_from_points([[np.nan, 0, 0]])

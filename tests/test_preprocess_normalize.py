@@ -59,7 +59,8 @@ def test_numeric_masks_and_inputs_unchanged(case):
 
 def test_lesion_covering_the_brain(case):
     image, brain, _ = case
-    with pytest.raises(BadInputError, match=r"'brain_mask' must contain voxels outside the lesion\. Got \d+ brain voxels"):
+    match = r"'brain_mask' must contain voxels outside the lesion\. Got \d+ brain voxels"
+    with pytest.raises(BadInputError, match=match):
         normalize_intensity(image, brain, brain | np.roll(brain, 1, axis=0))
 
 
@@ -74,13 +75,15 @@ def test_non_positive_reference(case, value):
     image, brain, lesion = case
     image = image.copy()
     image[brain & ~lesion] = value
-    with pytest.raises(BadInputError, match="'image' must have a positive mean over the non-lesioned brain"):
+    match = "'image' must have a positive mean over the non-lesioned brain"
+    with pytest.raises(BadInputError, match=match):
         normalize_intensity(image, brain, lesion)
 
 
 def test_shape_mismatch(case):
     image, brain, lesion = case
-    with pytest.raises(BadInputError, match=r"'lesion_mask' must have the shape of the image \(20, 18, 8\)\. Got \(20, 18, 7\)"):
+    match = r"'lesion_mask' must have the shape of the image \(20, 18, 8\)\. Got \(20, 18, 7\)"
+    with pytest.raises(BadInputError, match=match):
         normalize_intensity(image, brain, lesion[..., :7])
     with pytest.raises(BadInputError, match="'brain_mask' must have the shape"):
         normalize_intensity(image, brain[1:], lesion)

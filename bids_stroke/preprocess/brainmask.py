@@ -112,7 +112,8 @@ def brain_mask(image, voxel_size, *, median_radius=4, numpass=4, dilate=1):
     other axes by voxel size (``round(median_radius * min(voxel_size) / size)``): with
     1.1 × 1.1 × 5 mm clinical DWI the default window is 9 × 9 × 3 voxels, about
     10 × 10 × 15 mm, instead of a 45 mm deep one that would erode the top and bottom
-    slices of the brain. ``median_otsu``'s filter takes one window size per axis.
+    slices of the brain. (``median_otsu`` sizes its window ``2 * radius + 1`` per axis,
+    so it accepts one radius per axis.)
 
     Parameters
     ----------
@@ -136,8 +137,8 @@ def brain_mask(image, voxel_size, *, median_radius=4, numpass=4, dilate=1):
     Raises
     ------
     BadInputError
-        ``image`` is not 3D, not finite or constant, ``voxel_size`` is not three positive numbers,
-        or the mask comes out empty.
+        ``image`` is not 3D, not finite or constant, ``voxel_size`` is not three
+        positive numbers, or the mask comes out empty.
     """
     from dipy.segment.mask import median_otsu
 
