@@ -85,9 +85,11 @@ class DeLongResult:
     difference : float
         ``auc_a - auc_b``.
     z : float
-        ``difference / sqrt(var_a + var_b - 2 cov)``; NaN when that variance is 0.
+        ``difference / sqrt(var_a + var_b - 2 cov)``. When that variance is 0 (both
+        scores rank the participants alike), z is 0 and p is 1 for equal AUCs, ``±inf``
+        and 0 otherwise.
     p_value : float
-        Two-sided p-value of the standard normal (1 when both scores rank identically).
+        Two-sided p-value of the standard normal.
     variance_a, variance_b, covariance : float
         DeLong (co)variances of the AUCs.
     ci_a, ci_b : tuple of float
@@ -129,7 +131,7 @@ def delong_test(y_true, score_a, score_b, *, confidence: float = 0.95) -> DeLong
     --------
     >>> rng = np.random.default_rng(0)
     >>> y = np.repeat([0, 1], 100)
-    >>> res = delong_test(y, y + rng.normal(size=200), y + 3 * rng.normal(size=200))
+    >>> res = delong_test(y, 2 * y + rng.normal(size=200), y + rng.normal(size=200))
     >>> bool(res.auc_a > res.auc_b and res.p_value < 0.05)
     True
     """
@@ -158,5 +160,5 @@ def delong_test(y_true, score_a, score_b, *, confidence: float = 0.95) -> DeLong
         covariance=float(cov[0, 1]),
         ci_a=delong_ci(auc[0], cov[0, 0], confidence=confidence),
         ci_b=delong_ci(auc[1], cov[1, 1], confidence=confidence),
-        ci_difference=(diff - half, diff + half),
+        ci_difference=(float(diff - half), float(diff + half)),
     )

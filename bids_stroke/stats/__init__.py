@@ -1,0 +1,61 @@
+"""Statistics of the group level: metrics, baselines, comparisons and the cohort table.
+
+Everything here is a pure function over arrays or DataFrames, except
+:func:`write_group_statistics`, which writes the group tables.
+
+The functions share one input, the merged leave-one-center-out predictions table: one row
+per participant with ``participant_id``, ``site``, ``fold`` (the held-out site of the fold
+that predicted this participant), ``outcome`` (1 = poor, mRS >= 3; 0 = good) and one
+column per model holding its out-of-center probability of a poor outcome (the eight
+variants ``f8-g1.5`` ... ``f16-g2-bn``, ``ensemble``, and the baselines ``lr_volume`` and
+``lr_aspects``). A participant is predicted poor when its probability is ``>=`` the
+decision threshold (0.5 unless stated).
+"""
+
+from .baselines import (
+    DEFAULT_BASELINES,
+    BaselineFeature,
+    LocoBaseline,
+    UnivariateLogisticBaseline,
+    add_loco_baselines,
+    loco_baseline,
+)
+from .cohort import cohort_table, compare_categorical, compare_numeric
+from .comparisons import (
+    McNemarResult,
+    compare_to_reference,
+    comparisons_table,
+    mcnemar_test,
+    threshold_for_specificity,
+)
+from .delong import DeLongResult, delong_auc_covariance, delong_ci, delong_test
+from .metrics import METRIC_NAMES, BootstrapResult, bootstrap_metrics, classification_metrics
+from .tables import loco_metrics_table, validate_predictions, write_group_statistics
+
+__all__ = [
+    "DEFAULT_BASELINES",
+    "METRIC_NAMES",
+    "BaselineFeature",
+    "BootstrapResult",
+    "DeLongResult",
+    "LocoBaseline",
+    "McNemarResult",
+    "UnivariateLogisticBaseline",
+    "add_loco_baselines",
+    "bootstrap_metrics",
+    "classification_metrics",
+    "cohort_table",
+    "compare_categorical",
+    "compare_numeric",
+    "compare_to_reference",
+    "comparisons_table",
+    "delong_auc_covariance",
+    "delong_ci",
+    "delong_test",
+    "loco_baseline",
+    "loco_metrics_table",
+    "mcnemar_test",
+    "threshold_for_specificity",
+    "validate_predictions",
+    "write_group_statistics",
+]
