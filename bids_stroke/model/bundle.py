@@ -1,0 +1,257 @@
+"""The trained ensemble bundle: ``manifest.json`` plus one ``.keras`` file per variant.
+
+A bundle is a folder::
+
+    manifest.json
+    f8-g1.5.keras
+    f8-g1.5-bn.keras
+    ...
+
+``manifest.json`` holds the format version (:data:`FORMAT_VERSION`), the bids-stroke
+version, the Keras backend used, the input shape, each variant (name, file,
+hyper-parameters, parameter count), the decision threshold, a summary of the training
+cohort (``n``, ``sites``, ``prevalence`` of poor outcome), the random seed and the
+SHA-256 of every variant file. :func:`save_bundle` writes every file atomically, the
+manifest last. :func:`load_bundle` checks the manifest and every checksum before loading
+anything, and loads the variants in Keras safe mode (no arbitrary code runs); a bundle
+that does not match its manifest is refused with
+:class:`~bids_stroke.errors.BadInputError` (exit 65).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from bids_stroke import __version__
+from bids_stroke.bids.derivatives import atomic_output, write_json
+from bids_stroke.errors import BadInputError, MissingInputError
+
+from . import layers  # noqa: F401  (registers the custom layers for loading)
+from .ensemble import FusedEnsemble
+from .variants import VARIANTS
+
+__all__ = ["FORMAT_VERSION", "MANIFEST", "Bundle", "load_bundle", "save_bundle", "sha256"]
+
+#: Version of the bundle layout; :func:`load_bundle` refuses any other.
+FORMAT_VERSION = 1
+
+#: Name of the manifest inside a bundle.
+MANIFEST = "manifest.json"
+
+_COHORT_KEYS = ("n", "sites", "prevalence")
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded ensemble.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The bundle folder.
+    manifest : dict
+        The content of ``manifest.json``.
+    models : tuple of keras.Model
+        The variants, in manifest order.
+    """
+
+    path: Path
+    manifest: dict
+    models: tuple = field(repr=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The variants' names."""
+        return tuple(model.name for model in self.models)
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold on the ensemble probability (poor outcome if >=)."""
+        return float(self.manifest["threshold"])
+
+    @functools.cached_property
+    def ensemble(self) -> FusedEnsemble:
+        """The variants fused into one compiled call (built on first use)."""
+        return FusedEnsemble(self.models)
+
+
+def save_bundle(
+    models: Sequence[keras.Model],
+    out_dir: str | os.PathLike,
+    *,
+    threshold: float,
+    cohort: Mapping,
+    seed: int,
+    extra: Mapping | None = None,
+) -> Path:
+    """Write a trained ensemble as a bundle folder.
+
+    Parameters
+    ----------
+    models : sequence of keras.Model
+        Trained variants, named after :data:`bids_stroke.config.VARIANT_NAMES`, with one
+        input shape.
+    out_dir : path-like
+        The bundle folder (created; existing files of the same names are replaced).
+    threshold : float
+        Decision threshold in [0, 1] on the ensemble probability.
+    cohort : mapping
+        Training cohort summary: ``n`` (int), ``sites`` (list of site labels, or their
+        number), ``prevalence`` (fraction of poor outcome in [0, 1]).
+    seed : int
+        The random seed of the training.
+    extra : mapping, default=None
+        More JSON-ready fields for the manifest (e.g. training options).
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``manifest.json``.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("'models' must hold at least one variant. Got none instead.")
+    names = [model.name for model in models]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(
+            f"'models' must be distinct variants of {', '.join(VARIANTS)}. Got {names} instead."
+        )
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise ValueError(f"'threshold' must be in [0, 1]. Got {threshold} instead.")
+    missing = [key for key in _COHORT_KEYS if key not in cohort]
+    if missing:
+        raise ValueError(f"'cohort' must have the keys {list(_COHORT_KEYS)}. Missing {missing}.")
+    shapes = {tuple(model.input_shape[1:]) for model in models}
+    if len(shapes) != 1:
+        raise ValueError(f"'models' must share one input shape. Got {sorted(shapes)} instead.")
+
+    out = Path(out_dir)
+    variants = []
+    for model in models:
+        file = f"{model.name}.keras"
+        with atomic_output(out / file) as tmp:
+            model.save(tmp)
+        variants.append(
+            {
+                "name": model.name,
+                "file": file,
+                "hyperparameters": VARIANTS[model.name].to_dict(),
+                "parameters": int(model.count_params()),
+                "sha256": sha256(out / file),
+            }
+        )
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "bids_stroke_version": __version__,
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "input_shape": list(shapes.pop()),
+        "variants": variants,
+        "threshold": float(threshold),
+        "cohort": {key: cohort[key] for key in cohort},
+        "seed": int(seed),
+    }
+    if extra:
+        manifest["extra"] = dict(extra)
+    return write_json(out / MANIFEST, manifest, sort_keys=False)
+
+
+def _read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise BadInputError(f"{path}: missing; a model bundle is a folder with {MANIFEST} and .keras files.")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BadInputError(f"{path}: not readable JSON ({exc}).") from exc
+    if not isinstance(manifest, dict):
+        raise BadInputError(f"{path}: must hold a JSON object.")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BadInputError(
+            f"{path}: 'format_version' must be {FORMAT_VERSION}. Got {version!r} instead; "
+            f"use a bids-stroke version that reads this bundle or retrain it."
+        )
+    variants = manifest.get("variants")
+    if not isinstance(variants, list) or not variants:
+        raise BadInputError(f"{path}: 'variants' must be a non-empty list.")
+    for entry in variants:
+        if not isinstance(entry, dict) or not {"name", "file", "sha256"} <= set(entry):
+            raise BadInputError(f"{path}: every variant needs 'name', 'file' and 'sha256'. Got {entry!r}.")
+        if Path(str(entry["file"])).name != entry["file"] or not str(entry["file"]).endswith(".keras"):
+            raise BadInputError(f"{path}: variant file {entry['file']!r} must be a .keras file name in the bundle.")
+    if "threshold" not in manifest or "input_shape" not in manifest:
+        raise BadInputError(f"{path}: 'threshold' and 'input_shape' are required.")
+    return manifest
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Load an ensemble bundle after checking it against its manifest.
+
+    Parameters
+    ----------
+    path : path-like
+        The bundle folder (or its ``manifest.json``).
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    MissingInputError
+        (exit 66) ``path`` does not exist.
+    BadInputError
+        (exit 65) no or unreadable manifest, another format version, a variant file
+        missing or whose SHA-256 differs from the manifest's, or a model that does not
+        load in safe mode or does not match its manifest entry.
+    """
+    folder = Path(path)
+    if folder.name == MANIFEST:
+        folder = folder.parent
+    if not folder.exists():
+        raise MissingInputError(f"{folder}: model bundle not found.")
+    manifest = _read_manifest(folder)
+    for entry in manifest["variants"]:
+        file = folder / entry["file"]
+        if not file.is_file():
+            raise BadInputError(f"{file}: listed in {folder / MANIFEST} but missing.")
+        digest = sha256(file)
+        if digest != entry["sha256"]:
+            raise BadInputError(
+                f"{file}: SHA-256 {digest} does not match the manifest's {entry['sha256']}; "
+                "the file was changed or corrupted."
+            )
+    models = []
+    input_shape = tuple(manifest["input_shape"])
+    for entry in manifest["variants"]:
+        file = folder / entry["file"]
+        try:
+            model = keras.saving.load_model(file, compile=False, safe_mode=True)
+        except Exception as exc:
+            raise BadInputError(f"{file}: cannot be loaded as a Keras model in safe mode ({exc}).") from exc
+        if model.name != entry["name"] or tuple(model.input_shape[1:]) != input_shape:
+            raise BadInputError(
+                f"{file}: model {model.name!r} with input {model.input_shape[1:]} does not match "
+                f"the manifest's {entry['name']!r} with input {input_shape}."
+            )
+        models.append(model)
+    return Bundle(folder, manifest, tuple(models))

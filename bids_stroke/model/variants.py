@@ -1,0 +1,275 @@
+"""The eight light-weight variants of the 3D attention CNN.
+
+Backbone
+--------
+A VGG-like 3D CNN on a 96 × 96 × 24 × 1 input (in-plane, in-plane, slices, channel), in
+five levels. Each level is ``n`` 3×3×3 convolutions ("same" padding, ReLU, He-uniform
+initial weights); levels 1–4 end in a max-pooling of (2, 2, 2), (2, 2, 2), (2, 2, 2) and
+(2, 2, 1), so the 24 slices are pooled to 12, 6, 3 and never below 3. Levels 1 and 2 have
+one convolution each, levels 3–5 two (the full-resolution levels cost most per channel).
+With the bottleneck (``-bn``), each of levels 2–5 starts with a 1×1×1 convolution + ReLU
+that halves the incoming width before the 3×3×3 convolutions.
+
+Attention (Jetley et al. 2018, "pc" form, :class:`~bids_stroke.model.layers.PCAttention`)
+-------------------------------------------------------------------------------------
+* local features: the outputs of levels 3, 4 and 5 (before pooling), i.e. scales 3, 4
+  and 5 of the network, on grids of 24×24×6 (``a1``), 12×12×3 (``a2``) and 6×6×3
+  (``a3``) voxels for the 96×96×24 input;
+* global feature ``g``: the output of level 5 averaged over its 6×6×3 voxels (a
+  full-extent pooling; width = the width of level 5). ``g`` enters the compatibility
+  ``c = <u, l + g>`` only through a term that is constant over the voxels and cancels in
+  the softmax, so a learned dense layer there would receive no gradient: it is left out;
+* ``l1`` and ``l2`` are projected to ``g``'s width by a 1×1×1 convolution without bias;
+  ``l3`` already has it;
+* ``concat(g_1, g_2, g_3)`` → dropout (rate 0.3) → Dense(1, sigmoid) = P(poor outcome).
+
+The variants (a 2×2×2 factorial)
+--------------------------------
+``F0`` (initial feature maps) 8 or 16; growth ×1.5 or ×2 per level (widths
+``F0·growth^k``, rounded to a multiple of 4); bottleneck on (``-bn``) or off. Parameter
+counts and FLOPs (2 × multiply-adds of every convolution, projection, attention and
+dense layer) per 96×96×24 image, from :func:`model_flops` and ``count_params``:
+
+=============  ======================  ===========  ============  ==========
+variant        widths (levels 1–5)     bottleneck   parameters    GFLOP/image
+=============  ======================  ===========  ============  ==========
+f8-g1.5        8, 12, 20, 28, 40       no           78,833        0.276
+f8-g1.5-bn     8, 12, 20, 28, 40       yes          46,897        0.157
+f8-g2          8, 16, 32, 64, 128      no           651,521       0.684
+f8-g2-bn       8, 16, 32, 64, 128      yes          367,969       0.378
+f16-g1.5       16, 24, 36, 56, 80      no           290,929       0.804
+f16-g1.5-bn    16, 24, 36, 56, 80      yes          170,753       0.442
+f16-g2         16, 32, 64, 128, 256    no           2,602,241     2.268
+f16-g2-bn      16, 32, 64, 128, 256    yes          1,466,017     1.226
+=============  ======================  ===========  ============  ==========
+
+All eight: 6.2 GFLOP per image.
+
+Input shapes other than 96×96×24 work when the in-plane sizes are multiples of 16 and
+the slice count a multiple of 8 (the tests use 32×32×8 volumes to stay fast).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import keras
+
+from bids_stroke.config import VARIANT_NAMES
+
+from .layers import PCAttention
+
+__all__ = [
+    "INPUT_SHAPE",
+    "POOL_SIZES",
+    "VARIANTS",
+    "VariantSpec",
+    "build_variant",
+    "check_input_shape",
+    "model_flops",
+    "variant_table",
+]
+
+#: The model's input: in-plane, in-plane, slices, channel.
+INPUT_SHAPE = (96, 96, 24, 1)
+
+#: Max-pooling after levels 1–4.
+POOL_SIZES = ((2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1))
+
+#: Levels whose outputs are the local features of a1, a2, a3 (1-based).
+ATTENTION_LEVELS = (3, 4, 5)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """Hyper-parameters of one variant.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`bids_stroke.config.VARIANT_NAMES`.
+    initial_filters : int
+        ``F0``, feature maps of level 1.
+    growth : float
+        Multiplicity of feature maps per level.
+    bottleneck : bool
+        Whether levels 2–5 start with a 1×1×1 convolution halving the incoming width.
+    widths : tuple of 5 int
+        Feature maps of levels 1–5 (``F0·growth^k`` rounded to a multiple of 4).
+    convs_per_level : tuple of 5 int
+        3×3×3 convolutions per level.
+    dropout : float
+        Dropout rate before the output unit.
+    """
+
+    name: str
+    initial_filters: int
+    growth: float
+    bottleneck: bool
+    widths: tuple[int, ...]
+    convs_per_level: tuple[int, ...] = (1, 1, 2, 2, 2)
+    dropout: float = 0.3
+
+    def bottleneck_width(self, level: int) -> int | None:
+        """Width of the bottleneck starting ``level`` (1-based), or None."""
+        if not self.bottleneck or level == 1:
+            return None
+        return max(1, self.widths[level - 2] // 2)
+
+    def to_dict(self) -> dict:
+        """The hyper-parameters as JSON-ready values."""
+        out = asdict(self)
+        out["widths"] = list(self.widths)
+        out["convs_per_level"] = list(self.convs_per_level)
+        return out
+
+
+def _widths(initial: int, growth: float) -> tuple[int, ...]:
+    return tuple(max(4, 4 * math.floor(initial * growth**k / 4 + 0.5)) for k in range(5))
+
+
+def _spec(name: str) -> VariantSpec:
+    head, _, rest = name.partition("-g")
+    growth_text, _, tail = rest.partition("-")
+    initial, growth = int(head[1:]), float(growth_text)
+    return VariantSpec(name, initial, growth, tail == "bn", _widths(initial, growth))
+
+
+#: Every variant by name, in :data:`VARIANT_NAMES` order.
+VARIANTS: dict[str, VariantSpec] = {name: _spec(name) for name in VARIANT_NAMES}
+
+
+def check_input_shape(input_shape) -> tuple[int, int, int, int]:
+    """Return ``input_shape`` as 4 ints if the backbone accepts it, else raise ValueError."""
+    shape = tuple(int(n) for n in input_shape)
+    if len(shape) != 4 or shape[3] != 1 or shape[0] % 16 or shape[1] % 16 or shape[2] % 8:
+        raise ValueError(
+            "'input_shape' must be (X, Y, Z, 1) with X and Y multiples of 16 and Z a "
+            f"multiple of 8, e.g. {INPUT_SHAPE}. Got {input_shape} instead."
+        )
+    return shape
+
+
+def _get_spec(name: str) -> VariantSpec:
+    if name not in VARIANTS:
+        raise ValueError(f"'name' must be one of {', '.join(VARIANT_NAMES)}. Got {name!r} instead.")
+    return VARIANTS[name]
+
+
+def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0) -> keras.Model:
+    """Build one variant of the attention CNN with seeded initial weights.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`bids_stroke.config.VARIANT_NAMES`, e.g. ``"f8-g1.5-bn"``.
+    input_shape : tuple of 4 int, default=(96, 96, 24, 1)
+        Model input (in-plane, in-plane, slices, channel); see :func:`check_input_shape`.
+    seed : int, default=0
+        Seed of the initial weights and of the dropout.
+
+    Returns
+    -------
+    keras.Model
+        Named ``name``; input ``(batch,) + input_shape``; outputs a dict:
+        ``probability`` (batch, 1) = P(poor outcome), and the attention maps ``a1``
+        (batch, X/4, Y/4, Z/4), ``a2`` (batch, X/8, Y/8, Z/8), ``a3``
+        (batch, X/16, Y/16, Z/8), each summing to 1 over its voxels.
+
+    Examples
+    --------
+    >>> model = build_variant("f8-g1.5", (32, 32, 8, 1), seed=1)
+    >>> {key: tuple(t.shape) for key, t in sorted(model.output.items())}
+    {'a1': (None, 8, 8, 2), 'a2': (None, 4, 4, 1), 'a3': (None, 2, 2, 1), 'probability': (None, 1)}
+    """
+    spec = _get_spec(name)
+    shape = check_input_shape(input_shape)
+    counter = iter(range(1_000_000))
+
+    def init():
+        return keras.initializers.HeUniform(seed=seed * 1009 + next(counter))
+
+    def glorot():
+        return keras.initializers.GlorotUniform(seed=seed * 1009 + next(counter))
+
+    inputs = keras.Input(shape=shape, name="dwi")
+    x = inputs
+    local = []
+    for level in range(1, 6):
+        bottleneck = spec.bottleneck_width(level)
+        if bottleneck:
+            x = keras.layers.Conv3D(bottleneck, 1, activation="relu", kernel_initializer=init(),
+                                    name=f"level{level}_bottleneck")(x)
+        for index in range(1, spec.convs_per_level[level - 1] + 1):
+            x = keras.layers.Conv3D(spec.widths[level - 1], 3, padding="same", activation="relu",
+                                    kernel_initializer=init(), name=f"level{level}_conv{index}")(x)
+        if level in ATTENTION_LEVELS:
+            local.append(x)
+        if level <= len(POOL_SIZES):
+            x = keras.layers.MaxPooling3D(POOL_SIZES[level - 1], name=f"level{level}_pool")(x)
+    global_feature = keras.layers.GlobalAveragePooling3D(name="global_feature")(local[-1])
+
+    attended, maps = [], {}
+    for scale, features in enumerate(local, start=1):
+        g_s, a = PCAttention(kernel_initializer=glorot(), u_initializer=glorot(),
+                             name=f"attention{scale}")([features, global_feature])
+        attended.append(g_s)
+        maps[f"a{scale}"] = keras.layers.Identity(name=f"a{scale}")(a)
+    x = keras.layers.Concatenate(name="attended_features")(attended)
+    x = keras.layers.Dropout(spec.dropout, seed=seed, name="dropout")(x)
+    probability = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=glorot(),
+                                     name="probability")(x)
+    return keras.Model(inputs, {"probability": probability, **maps}, name=name)
+
+
+def model_flops(model: keras.Model) -> int:
+    """Floating-point operations of one forward pass of one image (2 × multiply-adds).
+
+    Counts every convolution, the attention projections, compatibilities and weighted
+    sums, and dense layers; activations, pooling and softmax (a few operations per
+    voxel) are left out.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_variant`.
+
+    Returns
+    -------
+    int
+    """
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv3D):
+            out = layer.output.shape
+            voxels = math.prod(out[1:4])
+            k = math.prod(layer.kernel_size)
+            flops += 2 * voxels * k * layer.kernel.shape[-2] * layer.filters
+        elif isinstance(layer, PCAttention):
+            local_shape = layer.input[0].shape
+            voxels, local_width = math.prod(local_shape[1:4]), local_shape[-1]
+            width = layer.u.shape[0]
+            flops += 2 * voxels * local_width * 2  # <l_i, W u> and sum_i a_i l_i
+            if layer.projection is not None:
+                flops += 2 * local_width * width * 2  # W u and (sum_i a_i l_i) W
+        elif isinstance(layer, keras.layers.Dense):
+            flops += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return int(flops)
+
+
+def variant_table(input_shape=INPUT_SHAPE) -> list[dict]:
+    """Hyper-parameters, parameter count and FLOPs per image of every variant.
+
+    Returns
+    -------
+    list of dict
+        One per variant in :data:`VARIANT_NAMES` order: the :class:`VariantSpec` fields,
+        ``parameters`` and ``flops``.
+    """
+    rows = []
+    for name in VARIANT_NAMES:
+        model = build_variant(name, input_shape)
+        rows.append({**VARIANTS[name].to_dict(), "parameters": int(model.count_params()),
+                     "flops": model_flops(model)})
+    return rows
