@@ -119,7 +119,8 @@ class UnivariateLogisticBaseline(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted class at probability 0.5, shape (n_samples,)."""
-        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+        poor = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[poor.astype(int)]
 
     def cutoff(self, probability: float = 0.5) -> float:
         """Feature value (in the feature's units) where P(poor) equals ``probability``.
@@ -241,7 +242,7 @@ def loco_baseline(feature, outcome, folds, *, feature_name: str = "feature", uni
         if np.unique(y[train]).size < 2:
             raise ValueError(
                 f"'outcome' must hold both classes among the training participants of fold "
-                f"{fold!r} ({feature_name}). Got {np.unique(y[train]).tolist()} instead."
+                f"'{fold}' ({feature_name}). Got {np.unique(y[train]).tolist()} instead."
             )
         model = UnivariateLogisticBaseline(**params).fit(x[train, None], y[train])
         fold_models[str(fold)] = model
