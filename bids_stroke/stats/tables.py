@@ -348,8 +348,11 @@ def write_group_statistics(
         raise BadInputError(f"'comparison_models' must be among the models {models}. Got {unknown} instead.")
 
     metrics = loco_metrics_table(table, models=models, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
-    comparisons = comparisons_table(table, reference_model=reference_model, models=comparison_models,
-                                    threshold=threshold, baselines=baselines)
+    try:
+        comparisons = comparisons_table(table, reference_model=reference_model, models=comparison_models,
+                                        threshold=threshold, baselines=baselines)
+    except ValueError as err:
+        raise BadInputError(f"The predictions table cannot be compared across models: {err}") from err
 
     cohort_input = table[["participant_id", "site", "outcome"]].set_index("participant_id")
     if participants is not None:
