@@ -62,6 +62,19 @@ def test_seed_determines_weights():
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
 
 
+def test_documented_table_matches_the_models():
+    from bids_stroke.model import variants
+
+    documented = {}
+    for line in variants.__doc__.splitlines():
+        fields = line.split()
+        if fields and fields[0] in VARIANT_NAMES:
+            documented[fields[0]] = (int(fields[-2].replace(",", "")), float(fields[-1]))
+    assert set(documented) == set(VARIANT_NAMES)
+    for row in variants.variant_table():
+        assert documented[row["name"]] == (row["parameters"], round(row["flops"] / 1e9, 3))
+
+
 def test_bad_name_and_shape_are_refused():
     with pytest.raises(ValueError, match="'name' must be one of"):
         build_variant("f32-g3", SMALL)

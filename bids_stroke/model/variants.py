@@ -33,20 +33,21 @@ dense layer) per 96×96×24 image, from :func:`model_flops` and ``count_params``
 =============  ======================  ===========  ============  ==========
 variant        widths (levels 1–5)     bottleneck   parameters    GFLOP/image
 =============  ======================  ===========  ============  ==========
-f8-g1.5        8, 12, 20, 28, 40       no           78,833        0.276
-f8-g1.5-bn     8, 12, 20, 28, 40       yes          46,897        0.157
-f8-g2          8, 16, 32, 64, 128      no           651,521       0.684
-f8-g2-bn       8, 16, 32, 64, 128      yes          367,969       0.378
-f16-g1.5       16, 24, 36, 56, 80      no           290,929       0.804
-f16-g1.5-bn    16, 24, 36, 56, 80      yes          170,753       0.442
-f16-g2         16, 32, 64, 128, 256    no           2,602,241     2.268
-f16-g2-bn      16, 32, 64, 128, 256    yes          1,466,017     1.226
+f8-g1.5        8, 12, 20, 28, 40       no           132,173       0.406
+f8-g1.5-bn     8, 12, 20, 28, 40       yes          105,687       0.305
+f8-g2          8, 16, 32, 64, 128      no           888,113       0.861
+f8-g2-bn       8, 16, 32, 64, 128      yes          744,013       0.673
+f16-g1.5       16, 24, 36, 56, 80      no           510,209       1.352
+f16-g1.5-bn    16, 24, 36, 56, 80      yes          408,363       0.958
+f16-g2         16, 32, 64, 128, 256    no           3,549,537     3.250
+f16-g2-bn      16, 32, 64, 128, 256    yes          2,973,017     2.500
 =============  ======================  ===========  ============  ==========
 
-All eight: 6.2 GFLOP per image.
+All eight: 10.304 GFLOP per image (the bottleneck widths are half the incoming width:
+4, 6, 10, 14 for ``f8-g1.5-bn``).
 
 Input shapes other than 96×96×24 work when the in-plane sizes are multiples of 16 and
-the slice count a multiple of 8 (the tests use 32×32×8 volumes to stay fast).
+the slice count a multiple of 8 (the tests use 32×32×8 and 32×32×16 volumes to stay fast).
 """
 
 from __future__ import annotations
