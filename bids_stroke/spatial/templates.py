@@ -329,9 +329,16 @@ def _templateflow_file(name: str, resolution: int, suffix: str,
     desc_part = f"_desc-{desc}" if desc else ""
     for res in (f"{resolution:02d}", f"{resolution}"):
         path = folder / f"tpl-{name}_res-{res}{desc_part}_{suffix}.nii.gz"
-        if path.is_file() and path.stat().st_size > 348:
+        if path.is_file() and path.stat().st_size > 0 and _readable(path):
             return path
     return None
+
+
+def _readable(path: Path) -> bool:
+    try:
+        return len(nib.load(path).shape) == 3
+    except Exception:  # noqa: BLE001 - any unreadable file is a placeholder here
+        return False
 
 
 def _templateflow_complete(name: str) -> bool:
