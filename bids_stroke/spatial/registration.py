@@ -1,17 +1,25 @@
 """Registration of a subject's b = 0 (or trace) image to a T2-weighted template with ANTs.
 
-:func:`register_to_template` runs ``antsRegistration`` (through antspyx, in-process) with
-three stages, each starting from the last: a rigid and an affine stage (Mattes mutual
-information, regular sampling) and a symmetric-normalisation (SyN) stage (Mattes mutual
-information), started from the alignment of the centres of mass. The settings favour
-speed on a 2 mm template: three levels of shrink factors 4×2×1 (8, 4 and 2 mm voxels on
-a 2 mm template), few iterations, and with ``fast=True`` no SyN iterations at the finest
-level. The moving image (a b = 0 image of 3–5 mm slices) has no more detail to give.
+:func:`register_to_template` runs ``antsRegistration`` (through antspyx, in-process),
+started from the alignment of the centres of mass, with up to three stages, each
+starting from the last: rigid, affine (both Mattes mutual information, 32 bins, regular
+sampling of a quarter of the voxels) and symmetric normalisation (SyN, gradient step
+0.2, update-field variance 3 voxels², Mattes mutual information). The settings favour
+speed on a 2 mm template: with ``fast=True`` (the default) every stage runs at two
+levels, shrink factors 4×2 (8 and 4 mm voxels on a 2 mm template), which is as fine as
+the 3–5 mm slices of a b = 0 image can guide it; ``fast=False`` adds the 2 mm level and
+more iterations (about five times slower).
 
 The outputs are the forward (native → template) and inverse (template → native)
 transforms, each one ITK composite transform (``.h5``) held in memory as bytes, and the
-moving image resampled onto the template grid. With one thread and a fixed seed the
-result is the same on every run.
+moving image resampled onto the template grid.
+
+Reproducibility: ANTs treats a seed of 0 as "no seed" (a random one), so ``seed`` s is
+passed to ANTs as s + 1. With one thread the result is identical on every run; with more
+threads it may differ in the last digits. ITK reads ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``
+once per process, when it first runs a multi-threaded filter; the functions here set it
+for their duration, so ``threads`` holds as long as no other ITK work ran before in the
+process (each nipype node runs in its own process, or the first call sets it).
 """
 
 from __future__ import annotations
@@ -234,7 +242,8 @@ def register_to_template(moving, fixed, *, moving_mask=None, fixed_mask=None,
         Number of threads of ANTs. With one thread the result depends only on the inputs
         and the seed.
     fast : bool, default=True
-        Fewer iterations, and none at the finest level for the affine and SyN stages.
+        Two levels (8 and 4 mm voxels on a 2 mm template) and few iterations; about
+        10 s on one core for a 2 mm template. ``False`` adds the template's own level.
 
     Returns
     -------

