@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         "SLURM, SGE, PBS, ... submit one job per step to a cluster",
     )
     perf.add_argument(
+        *_flags("stop-on-first-crash"),
+        action="store_true",
+        help="stop at the first failing step (default: a failing participant stops alone, "
+        "the others go on)",
+    )
+    perf.add_argument(
         *_flags("random-seed"),
         type=_non_negative_int,
         default=0,
@@ -262,6 +268,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         omp_nthreads=opts.omp_nthreads,
         mem_gb=opts.mem_gb,
         nipype_plugin=opts.nipype_plugin,
+        stop_on_first_crash=opts.stop_on_first_crash,
         random_seed=opts.random_seed,
         lesion_dir=opts.lesion_dir.absolute() if opts.lesion_dir else None,
         model=opts.model.absolute() if opts.model else None,

@@ -12,6 +12,8 @@ import dataclasses
 import json
 import os
 import platform
+import uuid
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,11 @@ NIPYPE_PLUGINS = (
 )
 
 
+def new_run_id() -> str:
+    """``YYYYmmdd-HHMMSS_<6 hex>``: the UTC time and a random suffix."""
+    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}_{uuid.uuid4().hex[:6]}"
+
+
 @dataclass
 class Config:
     """Every option of a bids-stroke run.
@@ -86,6 +93,9 @@ class Config:
         Memory (GB) the nipype scheduler may plan with; None means no limit.
     nipype_plugin : str, default="MultiProc"
         nipype execution plugin (:data:`NIPYPE_PLUGINS`).
+    stop_on_first_crash : bool, default=False
+        Stop every participant at the first failing step, instead of letting the other
+        participants go on.
     random_seed : int, default=0
         Seed of every random choice (splits, oversampling, augmentation, initial weights).
     lesion_dir : pathlib.Path or None, default=None
@@ -107,6 +117,9 @@ class Config:
         Bootstrap resamples for the 95 % confidence intervals (0 disables them).
     verbose : int, default=0
         Logging verbosity (0 = INFO, >= 1 = DEBUG).
+    run_id : str
+        Identifier of this run (UTC time stamp and a random suffix), in the names of the
+        files written to ``logs/``.
     """
 
     bids_dir: Path
@@ -122,6 +135,7 @@ class Config:
     omp_nthreads: int | None = None
     mem_gb: float | None = None
     nipype_plugin: str = "MultiProc"
+    stop_on_first_crash: bool = False
     random_seed: int = 0
     lesion_dir: Path | None = None
     model: Path | None = None
@@ -134,6 +148,7 @@ class Config:
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
     bootstrap: int = 10000
     verbose: int = 0
+    run_id: str = field(default_factory=lambda: new_run_id())
 
     def resolved_nprocs(self) -> int:
         """Processes to use: ``nprocs``, else the CPUs this process may run on."""

@@ -5,9 +5,16 @@ Tests must not modify these datasets (copy them first).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from bids_factory import write_tree
 
 from bids_stroke.simulate import simulate_cohort
+
+#: The real ISLES 2022 case shipped with the tests (see tests/data/isles22/ATTRIBUTION.md).
+ISLES = Path(__file__).parent / "data" / "isles22"
+ISLES_STEM = "sub-strokecase0009_ses-0001"
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +30,30 @@ def simulated_cohort_session(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "cohort_ses"
     return simulate_cohort(out, n_subjects=3, n_sites=2, seed=4, session="01",
                            downsample=2)
+
+
+@pytest.fixture(scope="session")
+def isles_ds(tmp_path_factory):
+    """The real ISLES 2022 case arranged as a BIDS dataset with a lesion derivative.
+
+    Trace (b = 800 in its sidecar) and ADC as ``rec-TRACE``/``rec-ADC`` DWI without
+    bval/bvec, the expert mask as ``label-lesion_mask`` in ``derivatives/lesions``.
+    """
+    root = tmp_path_factory.mktemp("isles") / "bids"
+    dwi_dir = root / "sub-strokecase0009" / "ses-0001" / "dwi"
+    lesion_dir = root / "derivatives" / "lesions" / "sub-strokecase0009" / "ses-0001" / "dwi"
+    dwi_dir.mkdir(parents=True)
+    lesion_dir.mkdir(parents=True)
+    write_tree(root, {
+        "dataset_description.json": {"Name": "ISLES22 case", "BIDSVersion": "1.10.0"},
+        "participants.tsv": "participant_id\nsub-strokecase0009\n",
+        "derivatives/lesions/dataset_description.json": {
+            "Name": "ISLES22 masks", "BIDSVersion": "1.10.0", "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "ISLES22 experts"}]},
+    })
+    for src, dst in [("dwi", "rec-TRACE_dwi"), ("adc", "rec-ADC_dwi")]:
+        for ext in (".nii.gz", ".json"):
+            (dwi_dir / f"{ISLES_STEM}_{dst}{ext}").symlink_to(ISLES / f"{ISLES_STEM}_{src}{ext}")
+    (lesion_dir / f"{ISLES_STEM}_label-lesion_mask.nii.gz").symlink_to(
+        ISLES / f"{ISLES_STEM}_msk.nii.gz")
+    return root

@@ -28,8 +28,7 @@ from bids_stroke.errors import (
     UsageError,
 )
 
-ISLES = Path(__file__).parent / "data" / "isles22"
-ISLES_STEM = "sub-strokecase0009_ses-0001"
+from conftest import ISLES_STEM
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, float]]:
@@ -439,31 +438,6 @@ def test_collect_data_on_read_only_lesion_dir(tmp_path):
 
 
 # -------------------------------------------------------------- the ISLES22 case
-@pytest.fixture(scope="module")
-def isles_ds(tmp_path_factory):
-    """The real ISLES 2022 case arranged as a BIDS dataset with a lesion derivative."""
-    if not ISLES.is_dir():
-        pytest.skip(f"{ISLES} is not there")
-    root = tmp_path_factory.mktemp("isles") / "bids"
-    dwi_dir = root / "sub-strokecase0009" / "ses-0001" / "dwi"
-    lesion_dir = root / "derivatives" / "lesions" / "sub-strokecase0009" / "ses-0001" / "dwi"
-    dwi_dir.mkdir(parents=True)
-    lesion_dir.mkdir(parents=True)
-    write_tree(root, {
-        "dataset_description.json": {"Name": "ISLES22 case", "BIDSVersion": "1.10.0"},
-        "participants.tsv": "participant_id\nsub-strokecase0009\n",
-        "derivatives/lesions/dataset_description.json": {
-            "Name": "ISLES22 masks", "BIDSVersion": "1.10.0", "DatasetType": "derivative",
-            "GeneratedBy": [{"Name": "ISLES22 experts"}]},
-    })
-    for src, dst in [("dwi", "rec-TRACE_dwi"), ("adc", "rec-ADC_dwi")]:
-        for ext in (".nii.gz", ".json"):
-            (dwi_dir / f"{ISLES_STEM}_{dst}{ext}").symlink_to(ISLES / f"{ISLES_STEM}_{src}{ext}")
-    (lesion_dir / f"{ISLES_STEM}_label-lesion_mask.nii.gz").symlink_to(
-        ISLES / f"{ISLES_STEM}_msk.nii.gz")
-    return root
-
-
 def test_isles22_case_is_found_and_on_one_grid(isles_ds):
     layout = load_layout(isles_ds)
     assert select_subjects(layout) == [("strokecase0009", "0001")]

@@ -190,13 +190,16 @@ def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected):
         (tmp_path / "file").write_text("")
         out, named = tmp_path / "file" / "out", "file"
     elif case == "not_gzip":
+        extra += ["--participant-label", "01"]
         raw = gzip.decompress(dwi.read_bytes())
         dwi.write_bytes(raw)  # plain .nii content under a .nii.gz name
         named = "sub-01_dwi.nii.gz"
     elif case == "not_nifti":
+        extra += ["--participant-label", "01"]
         dwi.write_bytes(gzip.compress(b"this is not a nifti file" * 20))
         named = "sub-01_dwi.nii.gz"
     elif case == "lesion_on_other_grid":
+        extra += ["--participant-label", "01"]
         import nibabel as nib
         import numpy as np
 
@@ -232,17 +235,6 @@ def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected):
         assert not out.exists(), "OUTPUT_DIR was created"
 
 
-def test_valid_dataset_reaches_the_not_yet_implemented_stage(capsys, dataset, tmp_path):
-    out = tmp_path / "out"
-    before = _snapshot(dataset)
-    code, _, err = run_cli(capsys, dataset, out, "participant", "--participant-label", "01")
-    assert code == ExitCode.FAILURE
-    assert "sub-01: 4D DWI with bval/bvec, lesion mask" in err
-    assert "sub-02" not in err.split("selected")[-1]
-    assert "not implemented yet" in _error_lines(err)[0] and "1 participant" in _error_lines(err)[0]
-    assert _snapshot(dataset) == before and not out.exists()
-
-
 def test_group_level_checks_participants_then_stops(capsys, dataset, tmp_path):
     code, _, err = run_cli(capsys, dataset, tmp_path / "out", "group")
     assert code == ExitCode.FAILURE
@@ -250,17 +242,13 @@ def test_group_level_checks_participants_then_stops(capsys, dataset, tmp_path):
     assert "not implemented yet" in _error_lines(err)[0]
 
 
-def test_read_only_bids_dir_is_never_written(capsys, dataset, tmp_path):
-    for path in [dataset, *dataset.rglob("*")]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    try:
-        before = _snapshot(dataset)
-        code, _, err = run_cli(capsys, dataset, dataset / "derivatives" / "bids-stroke", "participant")
-        assert code == ExitCode.FAILURE and "not implemented yet" in err
-        assert _snapshot(dataset) == before
-    finally:
-        for path in [dataset, *dataset.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+def test_trace_without_b_value_is_bad_input(capsys, tmp_path):
+    bids = make_dataset(tmp_path / "bids", subjects=["01"], kind="trace", metadata={})  # no sidecar
+    code, _, err = run_cli(capsys, bids, tmp_path / "out", "participant", "--skip-bids-validation")
+    assert code == ExitCode.BAD_INPUT
+    assert "b-value of this trace image is unknown" in _error_lines(err)[0]
+    assert "sub-01_rec-TRACE_dwi.nii.gz" in _error_lines(err)[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_main_is_the_console_script(tmp_path):

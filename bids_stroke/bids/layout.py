@@ -661,8 +661,8 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
 
     trace_b_value = None
     if trace is not None:
-        own_bval = Path(re.sub(r"\.nii(\.gz)?$", ".bval", trace.path))
-        if own_bval.is_file():
+        own_bval = _nearest(layout, trace, ".bval")  # its own, or inherited (BIDS inheritance)
+        if own_bval is not None:
             values = _read_bvals(own_bval)
             trace_b_value = max(values) if values else None
     main = dwi if dwi is not None else trace

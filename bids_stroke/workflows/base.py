@@ -8,6 +8,7 @@ each participant's inputs (65, 66). Nothing is written before every check has pa
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from bids_stroke import __version__
 from bids_stroke.bids.derivatives import check_output_dir
@@ -16,9 +17,14 @@ from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.participants import read_participants
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
-from bids_stroke.errors import BidsStrokeError, NotImplementedStage
+from bids_stroke.errors import BadInputError, BidsStrokeError, ExitCode, NotImplementedStage
 
 LOGGER = logging.getLogger("bids_stroke")
+
+
+class ParticipantsFailed(BidsStrokeError):
+    """Some participants failed; the others were processed (exit 65 when all failures are
+    unusable inputs, else 1)."""
 
 
 def run(config: Config) -> None:
@@ -43,7 +49,12 @@ def run(config: Config) -> None:
 
 
 def run_participant_level(config: Config, layout) -> None:
-    """Validate the dataset, select participants and check each one's inputs."""
+    """Validate, select, check every participant's inputs, then run their workflows.
+
+    A participant whose inputs are unusable is reported and skipped; the others go on.
+    The run ends with a summary table (printed, and written to ``logs/``) and raises
+    :class:`ParticipantsFailed` when any participant failed.
+    """
     if config.skip_bids_validation:
         LOGGER.info("BIDS validation skipped (--skip-bids-validation).")
     else:
@@ -57,26 +68,69 @@ def run_participant_level(config: Config, layout) -> None:
         bids_filters=config.bids_filters or None,
     )
     LOGGER.info("%d participant/session pair(s) selected.", len(selected))
-    failures: list[tuple[str, BidsStrokeError]] = []
+    failures: dict[tuple[str, str | None], BidsStrokeError] = {}
     checked: list[DwiInputs] = []
     for subject, session in selected:
-        name = f"sub-{subject}" + (f" ses-{session}" if session else "")
+        name = participant_name(subject, session)
         try:
             inputs = collect_data(layout, subject, session, bids_filters=config.bids_filters or None)
             check_inputs(inputs)
         except BidsStrokeError as exc:
             LOGGER.error("%s: %s", name, exc)
-            failures.append((name, exc))
+            failures[(subject, session)] = exc
             continue
         checked.append(inputs)
         LOGGER.info("%s: %s", name, describe_inputs(inputs))
+        if inputs.lesion_mask is None:
+            LOGGER.warning("%s: no lesion mask found: no lesion measures, and the intensity "
+                           "reference is the whole brain.", name)
+    if not checked:
+        raise next(iter(failures.values()))
+
+    from bids_stroke.workflows.execution import run_participants
+
+    run_failures = run_participants(config, checked)
+    failures.update(run_failures)
+    rows = [
+        {
+            "participant_id": f"sub-{subject}",
+            "session": f"ses-{session}" if session else "n/a",
+            "status": "failed" if (subject, session) in failures else "done",
+            "exit_code": int(failures[(subject, session)].exit_code) if (subject, session) in failures else 0,
+            "reason": str(failures[(subject, session)]).splitlines()[0] if (subject, session) in failures else "",
+        }
+        for subject, session in selected
+    ]
+    report_summary(config, rows)
     if failures:
-        raise failures[0][1]
-    raise NotImplementedStage(
-        f"participant-level preprocessing is not implemented yet in bids-stroke {__version__}: "
-        f"the inputs of {len(checked)} participant/session pair(s) were found and checked; "
-        "nothing was written."
-    )
+        codes = {int(exc.exit_code) for exc in failures.values()}
+        first_key = next(key for key in selected if key in failures)
+        error = ParticipantsFailed(
+            f"{len(failures)} of {len(selected)} participant(s) failed (see the summary above); "
+            f"first: {participant_name(*first_key)}: {str(failures[first_key]).splitlines()[0]}"
+        )
+        error.exit_code = ExitCode.BAD_INPUT if codes == {int(ExitCode.BAD_INPUT)} else ExitCode.FAILURE
+        raise error
+
+
+def report_summary(config: Config, rows: list[dict]) -> None:
+    """Log the per-participant summary table and write it to ``logs/``."""
+    import pandas as pd
+
+    from bids_stroke.bids.derivatives import write_tsv
+
+    table = pd.DataFrame(rows, columns=["participant_id", "session", "status", "exit_code", "reason"])
+    width = max(len(r["participant_id"]) + len(r["session"]) for r in rows) + 4
+    LOGGER.info("Summary:")
+    for row in rows:
+        where = row["participant_id"] + ("" if row["session"] == "n/a" else f" {row['session']}")
+        LOGGER.info("  %-*s %-6s %s", width, where, row["status"], row["reason"])
+    write_tsv(Path(config.output_dir) / "logs" / f"participant-{config.run_id}_summary.tsv", table)
+
+
+def participant_name(subject: str, session: str | None) -> str:
+    """``sub-<L>`` or ``sub-<L> ses-<S>``, as the log lines name a participant."""
+    return f"sub-{subject}" + (f" ses-{session}" if session else "")
 
 
 def run_group_level(config: Config) -> None:
@@ -103,8 +157,8 @@ def check_inputs(inputs: DwiInputs) -> None:
     Raises
     ------
     bids_stroke.errors.BadInputError
-        (exit 65) naming the file that is not a readable NIfTI, or the lesion mask whose
-        grid differs from the DWI's.
+        (exit 65) naming the file that is not a readable NIfTI, the mask whose grid
+        differs from the DWI's, or the trace image whose b-value is unknown.
     """
     images = {
         kind: check_nifti(path)
@@ -117,10 +171,15 @@ def check_inputs(inputs: DwiInputs) -> None:
         )
         if path is not None
     }
-    reference = images.get("trace") or images.get("dwi")
-    for kind in ("adc", "lesion", "brain_mask"):
+    reference = images["dwi"] if inputs.kind == "4d" else images["trace"]
+    for kind, name in (("adc", "ADC map"), ("lesion", "lesion mask"), ("brain_mask", "brain mask")):
         if kind in images:
-            check_same_grid(images[kind], reference)
+            check_same_grid(images[kind], reference, name=name)
+    if inputs.kind == "trace" and inputs.trace_b_value is None:
+        raise BadInputError(
+            f"{inputs.trace}: the b-value of this trace image is unknown; give it in its JSON "
+            "sidecar (\"DiffusionBValue\": 1000) or in a .bval file."
+        )
 
 
 def describe_inputs(inputs: DwiInputs) -> str:

@@ -1,0 +1,1 @@
+"""nipype interfaces: thin file-level wrappers around the numeric cores."""

@@ -1,0 +1,56 @@
+"""The derivatives sink: copies a result into OUTPUT_DIR under its BIDS derivative name."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bids.layout import parse_file_entities
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    Directory,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+from bids_stroke.bids.derivatives import atomic_output, derivative_path, sidecar_path, write_json
+
+
+class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="the result to store")
+    source_file = File(mandatory=True, desc="the input file whose entities name the output")
+    base_directory = Directory(mandatory=True, desc="OUTPUT_DIR")
+    entities = traits.Dict(
+        traits.Str, traits.Any, mandatory=True,
+        desc="entities of the output: suffix, extension and desc/space/res/label/... as needed",
+    )
+    metadata = traits.Dict(traits.Str, traits.Any, desc="written as the JSON sidecar")
+
+
+class _DerivativesDataSinkOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="the stored file")
+
+
+class DerivativesDataSink(SimpleInterface):
+    """Store ``in_file`` at :func:`~bids_stroke.bids.derivatives.derivative_path`.
+
+    The subject, session, acquisition and run entities come from ``source_file``; the
+    rest from ``entities``. The copy is atomic, and so is the sidecar written from
+    ``metadata`` (for images, tables and transforms; a JSON result is its own file).
+    """
+
+    input_spec = _DerivativesDataSinkInputSpec
+    output_spec = _DerivativesDataSinkOutputSpec
+    always_run = True  # a rerun rewrites outputs that were removed from OUTPUT_DIR
+
+    def _run_interface(self, runtime):
+        source = parse_file_entities(self.inputs.source_file)
+        out_file = derivative_path(self.inputs.base_directory, source, **self.inputs.entities)
+        with atomic_output(out_file) as tmp:
+            shutil.copyfile(self.inputs.in_file, tmp)
+        if self.inputs.metadata and not out_file.name.endswith(".json"):
+            write_json(sidecar_path(out_file), self.inputs.metadata)
+        self._results["out_file"] = str(Path(out_file))
+        return runtime

@@ -1,0 +1,151 @@
+"""The participant-level workflow: one nipype workflow per participant (and session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nipype.interfaces import utility as niu
+from nipype.pipeline import engine as pe
+
+from bids_stroke.bids.layout import DwiInputs
+from bids_stroke.interfaces.bids import DerivativesDataSink
+from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
+from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
+from bids_stroke.spatial.templates import TemplateSet
+
+#: Sidecar of the template-space outputs' resolution entity.
+TEMPLATE_RESOLUTION = "2"
+
+
+def workflow_name(subject: str, session: str | None) -> str:
+    """Name of one participant's workflow (nipype names allow letters, digits and _)."""
+    return f"sub_{subject}" + (f"_ses_{session}" if session else "") + "_wf"
+
+
+def init_participant_wf(
+    *,
+    inputs: DwiInputs,
+    output_dir: str | Path,
+    templates: TemplateSet,
+    omp_nthreads: int = 1,
+    seed: int = 0,
+    name: str | None = None,
+) -> pe.Workflow:
+    """Build the workflow that turns one participant's DWI into its derivatives.
+
+    Parameters
+    ----------
+    inputs : DwiInputs
+        The participant's files (:func:`bids_stroke.bids.layout.collect_data`).
+    output_dir : path-like
+        OUTPUT_DIR, the derivatives dataset.
+    templates : TemplateSet
+        The T2w template (brain-extracted image and mask at 2 mm) to register to; its
+        ``space`` names the template-space outputs.
+    omp_nthreads : int, default=1
+        Threads for ANTs.
+    seed : int, default=0
+        Seed of ANTs' random sampling.
+    name : str, optional
+        Workflow name; by default :func:`workflow_name`.
+
+    Inputs
+    ------
+    None: the files are fixed when the workflow is built.
+
+    Outputs (in OUTPUT_DIR, named by :func:`~bids_stroke.bids.derivatives.derivative_path`)
+    -------
+    ``space-model_desc-preproc_dwi`` (+ sidecar), ``space-model_label-lesion_mask``,
+    ``desc-brain_mask``, ``desc-adc_dwi`` (when available), the two ANTs transforms,
+    ``space-<TPL>_res-2_label-lesion_mask``, ``space-<TPL>_res-2_desc-b0_dwiref``,
+    ``desc-lesion_measures.json``.
+    """
+    workflow = pe.Workflow(name=name or workflow_name(inputs.subject, inputs.session))
+    source = str(inputs.dwi or inputs.trace)
+    space = templates.space
+    out = str(output_dir)
+
+    prepare = pe.Node(PrepareDWI(), name="prepare_dwi")
+    if inputs.dwi is not None:
+        prepare.inputs.dwi = str(inputs.dwi)
+        prepare.inputs.bval = str(inputs.bval)
+    else:
+        prepare.inputs.trace = str(inputs.trace)
+        if inputs.trace_b_value is not None:
+            prepare.inputs.trace_b_value = float(inputs.trace_b_value)
+        if inputs.adc is not None:
+            prepare.inputs.adc = str(inputs.adc)
+
+    brain = pe.Node(BrainMask(), name="brain_mask")
+    if inputs.brain_mask is not None:
+        brain.inputs.user_mask = str(inputs.brain_mask)
+
+    model_input = pe.Node(ModelInput(), name="model_input")
+    register = pe.Node(
+        RegisterToTemplate(
+            fixed=str(templates.t2w_brain.path), fixed_mask=str(templates.mask.path),
+            seed=seed, num_threads=omp_nthreads,
+        ),
+        name="registration",
+        n_procs=omp_nthreads,
+    )
+    b0_to_template = pe.Node(ApplyTransform(reference=str(templates.t2w_brain.path)), name="b0_to_template")
+    measures = pe.Node(LesionMeasures(template_space=space), name="lesion_measures")
+
+    def sink(name, **entities):
+        return pe.Node(
+            DerivativesDataSink(base_directory=out, source_file=source, entities=entities),
+            name=name, run_without_submitting=True,
+        )
+
+    ds_preproc = sink("ds_preproc", space="model", desc="preproc", suffix="dwi", extension=".nii.gz")
+    ds_brain = sink("ds_brain_mask", desc="brain", suffix="mask", extension=".nii.gz")
+    ds_b0_tpl = sink("ds_b0_template", space=space, res=TEMPLATE_RESOLUTION, desc="b0",
+                     suffix="dwiref", extension=".nii.gz")
+    ds_forward = sink("ds_forward_xfm", **{"from": "dwi", "to": space, "mode": "image",
+                                             "suffix": "xfm", "extension": ".h5"})
+    ds_inverse = sink("ds_inverse_xfm", **{"from": space, "to": "dwi", "mode": "image",
+                                             "suffix": "xfm", "extension": ".h5"})
+    ds_measures = sink("ds_lesion_measures", desc="lesion", suffix="measures", extension=".json")
+
+    workflow.connect([
+        (prepare, brain, [("reference", "in_file")]),
+        (prepare, model_input, [("trace", "in_file"), ("metadata", "source_metadata")]),
+        (brain, model_input, [("out_mask", "brain_mask")]),
+        (prepare, register, [("reference", "moving")]),
+        (brain, register, [("out_mask", "brain_mask")]),
+        (prepare, b0_to_template, [("reference", "in_file")]),
+        (register, b0_to_template, [("forward", "transform")]),
+        (model_input, ds_preproc, [("out_file", "in_file"), ("metadata", "metadata")]),
+        (brain, ds_brain, [("out_mask", "in_file"), ("metadata", "metadata")]),
+        (b0_to_template, ds_b0_tpl, [("out_file", "in_file")]),
+        (register, ds_forward, [("forward", "in_file"), ("metadata", "metadata")]),
+        (register, ds_inverse, [("inverse", "in_file"), ("metadata", "metadata")]),
+        (measures, ds_measures, [("out_file", "in_file")]),
+    ])
+
+    if inputs.adc is not None or inputs.dwi is not None:
+        ds_adc = sink("ds_adc", desc="adc", suffix="dwi", extension=".nii.gz")
+        workflow.connect([(prepare, ds_adc, [("adc", "in_file")])])
+
+    if inputs.lesion_mask is not None:
+        lesion = pe.Node(niu.IdentityInterface(fields=["mask"]), name="lesion")
+        lesion.inputs.mask = str(inputs.lesion_mask)
+        lesion_to_template = pe.Node(
+            ApplyTransform(reference=str(templates.t2w_brain.path), is_mask=True), name="lesion_to_template"
+        )
+        ds_lesion_model = sink("ds_lesion_model", space="model", label="lesion", suffix="mask",
+                               extension=".nii.gz")
+        ds_lesion_tpl = sink("ds_lesion_template", space=space, res=TEMPLATE_RESOLUTION, label="lesion",
+                             suffix="mask", extension=".nii.gz")
+        workflow.connect([
+            (lesion, model_input, [("mask", "lesion_mask")]),
+            (lesion, register, [("mask", "lesion_mask")]),
+            (lesion, lesion_to_template, [("mask", "in_file")]),
+            (register, lesion_to_template, [("forward", "transform")]),
+            (lesion, measures, [("mask", "lesion_mask")]),
+            (lesion_to_template, measures, [("out_file", "template_lesion")]),
+            (model_input, ds_lesion_model, [("out_lesion", "in_file")]),
+            (lesion_to_template, ds_lesion_tpl, [("out_file", "in_file")]),
+        ])
+    return workflow

@@ -1,0 +1,225 @@
+"""The participant level end to end: simulated cohorts and the real ISLES 2022 case.
+
+The workflows really run (dipy, ANTs); the cohorts are small and coarse so that the module
+stays within about two minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from bids_stroke.bids.layout import DwiInputs
+from bids_stroke.cli import main
+from bids_stroke.errors import ExitCode
+from bids_stroke.simulate import load_truth
+from bids_stroke.spatial.templates import get_template_set
+from bids_stroke.workflows.participant import init_participant_wf
+
+#: Every file INTERFACE.md promises per participant without --model (TPL filled in).
+EXPECTED = (
+    "dwi/{p}_space-model_desc-preproc_dwi.nii.gz",
+    "dwi/{p}_space-model_desc-preproc_dwi.json",
+    "dwi/{p}_desc-brain_mask.nii.gz",
+    "dwi/{p}_from-dwi_to-{tpl}_mode-image_xfm.h5",
+    "dwi/{p}_from-{tpl}_to-dwi_mode-image_xfm.h5",
+    "dwi/{p}_space-{tpl}_res-2_label-lesion_mask.nii.gz",
+    "dwi/{p}_space-{tpl}_res-2_desc-b0_dwiref.nii.gz",
+    "dwi/{p}_desc-lesion_measures.json",
+)
+
+
+def _snapshot(root):
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def _template_space(out):
+    spaces = {p.name.split("_to-")[1].split("_")[0] for p in out.rglob("*_from-dwi_to-*_xfm.h5")}
+    assert len(spaces) == 1
+    return spaces.pop()
+
+
+def _summary(out):
+    (tsv,) = sorted((out / "logs").glob("participant-*_summary.tsv"))[-1:]
+    with tsv.open() as fh:
+        return {row["participant_id"]: row for row in csv.DictReader(fh, delimiter="\t")}
+
+
+@pytest.mark.parametrize("kind", ["4d", "trace"])
+def test_workflow_graph(tmp_path, kind):
+    """The graph is built without running anything; steps depend on what the inputs hold."""
+    f = tmp_path / "f.nii.gz"
+    f.write_bytes(b"")  # interfaces check that inputs exist; nothing reads them here
+    inputs = DwiInputs(
+        subject="01", session=None, metadata={},
+        dwi=f if kind == "4d" else None, bval=f if kind == "4d" else None, bvec=f if kind == "4d" else None,
+        trace=f if kind == "trace" else None, adc=None, trace_b_value=1000.0 if kind == "trace" else None,
+        lesion_mask=f if kind == "4d" else None, brain_mask=None,
+    )
+    wf = init_participant_wf(inputs=inputs, output_dir=tmp_path / "out", templates=get_template_set())
+    nodes = {node.name for node in wf._graph.nodes()}
+    common = {"prepare_dwi", "brain_mask", "model_input", "registration", "b0_to_template",
+              "lesion_measures", "ds_preproc", "ds_brain_mask", "ds_forward_xfm", "ds_inverse_xfm",
+              "ds_b0_template", "ds_lesion_measures"}
+    lesion = {"lesion_to_template", "ds_lesion_template", "ds_lesion_model"}
+    assert common <= nodes
+    assert (lesion <= nodes) == (kind == "4d")
+    assert ("ds_adc" in nodes) == (kind == "4d")  # a trace-only export without ADC has none
+    assert wf.name == "sub_01_wf"
+
+
+@pytest.fixture(scope="module")
+def participant_run(simulated_cohort, tmp_path_factory):
+    """The participant level on a read-only copy of the 4-subject, 3-site cohort."""
+    tmp = tmp_path_factory.mktemp("participant")
+    bids = tmp / "bids"
+    shutil.copytree(simulated_cohort, bids)
+    for path in [bids, *bids.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = _snapshot(bids)
+    out, work = tmp / "out", tmp / "work"
+    code = main([str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2"])
+    return {"bids": bids, "out": out, "work": work, "code": code, "before": before}
+
+
+def test_every_participant_gets_every_derivative(participant_run):
+    out = participant_run["out"]
+    assert participant_run["code"] == ExitCode.SUCCESS
+    tpl = _template_space(out)
+    assert tpl in ("MNI152NLin2009cAsym", "MNI152NLin2009cSym")
+    subjects = sorted(p.name for p in participant_run["bids"].glob("sub-*"))
+    for sub in subjects:
+        for pattern in EXPECTED:
+            assert (out / sub / pattern.format(p=sub, tpl=tpl)).is_file(), pattern
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert {row["status"] for row in _summary(out).values()} == {"done"}
+    assert list((out / "logs").glob("config-*.json"))
+
+
+def test_bids_dir_is_not_written(participant_run):
+    assert _snapshot(participant_run["bids"]) == participant_run["before"]
+
+
+def test_model_input_grid_and_sidecar(participant_run):
+    out = participant_run["out"]
+    for img_path in sorted(out.glob("sub-*/dwi/*_space-model_desc-preproc_dwi.nii.gz")):
+        img = nib.load(img_path)
+        assert img.shape == (96, 96, 24)
+        sidecar = json.loads(img_path.with_name(img_path.name.replace(".nii.gz", ".json")).read_text())
+        assert sidecar["SkullStripped"] is True
+        assert sidecar["NormalizationReference"] > 0
+        np.testing.assert_allclose(sidecar["ModelGridAffine"], img.affine, atol=1e-5)
+        box = sidecar["CropBox"]
+        assert box["extent_mm"][0] == pytest.approx(box["extent_mm"][1])
+        # the brain mask lies inside the model grid's field of view
+        mask_path = img_path.parent / img_path.name.replace("_space-model_desc-preproc_dwi", "_desc-brain_mask")
+        mask = nib.load(mask_path)
+        ijk = np.argwhere(np.asarray(mask.dataobj) > 0)
+        model_ijk = (np.linalg.inv(img.affine) @ mask.affine @ np.c_[ijk, np.ones(len(ijk))].T)[:3]
+        assert (model_ijk > -0.5 - 1e-6).all() and (model_ijk.T < np.array(img.shape) - 0.5 + 1e-6).all()
+        # intensities are normalised: the model grid holds values around 1 in the brain
+        data = np.asarray(img.dataobj)
+        assert 0.5 < np.median(data[data > 0]) < 1.5
+
+
+def test_lesion_measures_match_the_simulation(participant_run, simulated_cohort):
+    out = participant_run["out"]
+    with (simulated_cohort / "truth" / "subjects.tsv").open() as fh:
+        truth = {row["participant_id"]: row for row in csv.DictReader(fh, delimiter="\t")}
+    for pid, row in truth.items():
+        measures = json.loads((out / pid / "dwi" / f"{pid}_desc-lesion_measures.json").read_text())
+        native_ml = [v for k, v in row.items() if "native" in k and "ml" in k.lower()]
+        assert measures["LesionVolume"] == pytest.approx(float(native_ml[0]), rel=1e-3, abs=1e-3)
+        assert measures["LesionSide"] in ("left", "right", "bilateral")
+
+
+def test_template_lesion_overlaps_ground_truth(participant_run, simulated_cohort):
+    """Dice of the registered lesion with the simulator's template-space lesion."""
+    out = participant_run["out"]
+    tpl = _template_space(out)
+    inter = total = 0
+    dices = {}
+    for sub_dir in sorted(out.glob("sub-*")):
+        sub = sub_dir.name[4:]
+        truth = load_truth(simulated_cohort, sub)
+        ours = nib.load(sub_dir / "dwi" / f"sub-{sub}_space-{tpl}_res-2_label-lesion_mask.nii.gz")
+        true_data = np.asarray(truth.lesion, dtype=np.float32)
+        vox = np.linalg.inv(truth.template_affine) @ ours.affine
+        true_on_ours = ndimage.affine_transform(true_data, vox[:3, :3], vox[:3, 3],
+                                                output_shape=ours.shape, order=1) >= 0.5
+        mine = np.asarray(ours.dataobj) > 0
+        if true_on_ours.sum() * 8 / 1000 < 5:  # lesions under 5 mL: too few 2 mm voxels
+            continue
+        inter += (mine & true_on_ours).sum()
+        total += mine.sum() + true_on_ours.sum()
+        dices[sub] = 2 * (mine & true_on_ours).sum() / (mine.sum() + true_on_ours.sum())
+    assert dices, "no simulated lesion of 5 mL or more"
+    pooled = 2 * inter / total
+    print(f"Dice with the ground truth per subject {dices}, pooled {pooled:.2f}")
+    assert pooled >= 0.6
+
+
+def test_rerun_with_the_same_work_dir_recomputes_nothing(participant_run):
+    work, out = participant_run["work"], participant_run["out"]
+    # the steps' own folders (the sinks run again by design: they restore deleted outputs)
+    steps = {k: v for k, v in _snapshot(work).items()
+             if k.count("/") >= 3 and "crash" not in k and "/ds_" not in k}
+    assert any("/registration/" in k for k in steps)
+    outputs = {p: p.read_bytes() for p in out.rglob("*.nii.gz")}
+    code = main([str(participant_run["bids"]), str(out), "participant", "-w", str(work), "--nprocs", "2"])
+    assert code == ExitCode.SUCCESS
+    after = {k: v for k, v in _snapshot(work).items() if k in steps}
+    assert after == steps  # no step's files were rewritten
+    assert {p: p.read_bytes() for p in out.rglob("*.nii.gz")} == outputs
+
+
+def test_a_failing_participant_does_not_stop_the_others(simulated_cohort, tmp_path, capsys):
+    bids = tmp_path / "bids"
+    shutil.copytree(simulated_cohort, bids)
+    bad = next(bids.glob("sub-*/dwi/*_dwi.nii.gz"))
+    good = next(p for p in sorted(bids.glob("sub-*")) if p.name != bad.parts[-3])
+    img = nib.load(bad)
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.int16), img.affine, img.header), bad)
+    # NaN voxels in the good participant are handled (set to 0, with a warning)
+    good_dwi = next(good.glob("dwi/*_dwi.nii.gz"))
+    gimg = nib.load(good_dwi)
+    data = np.asarray(gimg.dataobj, dtype=np.float32)
+    data[0, 0, 0] = np.nan
+    nib.save(nib.Nifti1Image(data, gimg.affine), good_dwi)
+    out = tmp_path / "out"
+    code = main([str(bids), str(out), "participant", "--skip-bids-validation", "-w", str(tmp_path / "w"),
+                 "--participant-label", bad.parts[-3], good.name])
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    summary = _summary(out)
+    assert summary[good.name]["status"] == "done"
+    assert summary[bad.parts[-3]]["status"] == "failed" and summary[bad.parts[-3]]["exit_code"] == "65"
+    assert bad.name in summary[bad.parts[-3]]["reason"]
+    preproc = out / good.name / "dwi" / f"{good.name}_space-model_desc-preproc_dwi.nii.gz"
+    assert np.isfinite(np.asarray(nib.load(preproc).dataobj)).all()
+    sidecar = json.loads(preproc.with_name(preproc.name.replace(".nii.gz", ".json")).read_text())
+    assert sidecar["NonFiniteVoxelsSetToZero"] == {good_dwi.name: int(np.isnan(data).sum())}
+    assert not (out / bad.parts[-3]).exists()  # nothing half-written for the failed one
+    error_lines = [line for line in err.splitlines() if line.startswith("bids-stroke: error:")]
+    assert len(error_lines) == 1 and "1 of 2 participant(s) failed" in error_lines[0]
+
+
+def test_isles_case_produces_every_derivative(isles_ds, tmp_path):
+    out = tmp_path / "out"
+    code = main([str(isles_ds), str(out), "participant", "-w", str(tmp_path / "w"), "--nprocs", "2"])
+    assert code == ExitCode.SUCCESS
+    tpl = _template_space(out)
+    p = "sub-strokecase0009_ses-0001"
+    for pattern in EXPECTED:
+        assert (out / "sub-strokecase0009" / "ses-0001" / pattern.format(p=p, tpl=tpl)).is_file(), pattern
+    measures = json.loads((out / "sub-strokecase0009/ses-0001/dwi" / f"{p}_desc-lesion_measures.json").read_text())
+    assert measures["LesionVolume"] == pytest.approx(4.18, abs=0.01)  # 523 voxels of 8 mm³
+    sidecar = json.loads((out / "sub-strokecase0009/ses-0001/dwi" / f"{p}_space-model_desc-preproc_dwi.json").read_text())
+    assert sidecar["NormalizationReference"] > 0
