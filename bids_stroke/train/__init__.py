@@ -1,0 +1,49 @@
+"""Training core of the group level: LOCO folds, split, oversampling, augmentation, loop.
+
+Arrays in, arrays out: the group-level workflow reads the participant-level derivatives,
+calls :func:`loco_folds` once and :func:`train_fold_variant` once per fold × variant.
+"""
+
+from .augment import AugmentationParameters, augment_batch, draw_parameters, rotate_z
+from .folds import (
+    MERGED_SITE,
+    Fold,
+    check_fold_outcomes,
+    check_no_leakage,
+    loco_folds,
+    site_groups,
+    train_validation_split,
+)
+from .loop import (
+    BestEpochTracker,
+    TrainResult,
+    TrainingBatches,
+    derive_seed,
+    predict_probabilities,
+    train_fold_variant,
+    train_variant,
+)
+from .sampling import SIDES, oversample
+
+__all__ = [
+    "MERGED_SITE",
+    "SIDES",
+    "AugmentationParameters",
+    "BestEpochTracker",
+    "Fold",
+    "TrainResult",
+    "TrainingBatches",
+    "augment_batch",
+    "check_fold_outcomes",
+    "check_no_leakage",
+    "derive_seed",
+    "draw_parameters",
+    "loco_folds",
+    "oversample",
+    "predict_probabilities",
+    "rotate_z",
+    "site_groups",
+    "train_fold_variant",
+    "train_validation_split",
+    "train_variant",
+]

@@ -1,0 +1,453 @@
+"""Training of one variant: oversampled, augmented batches, early stopping, best weights.
+
+The recipe of Moulton et al. (2022), as ``../shared/design/METHOD.md`` (Training) gives it:
+
+* each epoch the training set is randomly oversampled to balance outcome × lesion side
+  (:func:`~bids_stroke.train.sampling.oversample`), shuffled, cut into batches of 16 and
+  every batch is augmented on the fly (:func:`~bids_stroke.train.augment.augment_batch`);
+  the validation set is used as it is;
+* Adam (learning rate 1e-4) on the binary cross-entropy of the ``probability`` output;
+* after each epoch the validation loss is computed; training stops once it has not
+  improved (strictly decreased) for ``patience`` epochs, or after ``epochs`` epochs, and
+  the weights of the best epoch are put back into the returned model.
+
+Seeds: :func:`keras.utils.set_random_seed` (Python, NumPy and backend generators), the
+initial weights and the dropout (:func:`~bids_stroke.model.variants.build_variant`), the
+oversampling of epoch ``e`` (seed ``[seed, e]``) and the augmentation of batch ``b`` of
+epoch ``e`` (seed ``[seed, e, b]``) all derive from the one ``seed`` argument, so a batch
+does not depend on which thread builds it or on how many batches were drawn before. On a
+CPU the same seed gives the same predictions. :func:`derive_seed` turns the run's
+``--random-seed``, a fold name and a variant into the seed of one job.
+
+Epochs are counted from 1 in every returned value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from bids_stroke.model.variants import build_variant, check_input_shape
+
+from .augment import augment_batch
+from .folds import Fold, check_fold_outcomes, check_no_leakage, train_validation_split
+from .sampling import normalise_sides, oversample
+
+__all__ = [
+    "BestEpochTracker",
+    "TrainResult",
+    "TrainingBatches",
+    "compile_for_training",
+    "derive_seed",
+    "predict_probabilities",
+    "train_fold_variant",
+    "train_variant",
+]
+
+#: Columns of :meth:`TrainResult.curve`.
+CURVE_COLUMNS = ("epoch", "loss", "val_loss", "val_auc")
+
+
+def derive_seed(random_seed: int, *keys) -> int:
+    """A seed in [0, 2**31) that depends on ``random_seed`` and ``keys`` only.
+
+    Stable across processes and Python versions (SHA-256 of the text of the values), so
+    every job of the group level gets its own reproducible seed.
+
+    Examples
+    --------
+    >>> derive_seed(0, "site-A", "f8-g1.5") == derive_seed(0, "site-A", "f8-g1.5")
+    True
+    """
+    text = "\x1f".join([str(int(random_seed)), *(str(key) for key in keys)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def _as_volumes(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 4:
+        x = x[..., None]
+    if x.ndim != 5 or x.shape[-1] != 1:
+        raise ValueError(f"'{name}' must have shape (n, X, Y, Z) or (n, X, Y, Z, 1). "
+                         f"Got {x.shape} instead.")
+    return x
+
+
+def _as_binary(y, n: int, name: str) -> np.ndarray:
+    y = np.asarray(y).reshape(-1)
+    if y.size != n or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"'{name}' must hold {n} values of 0 or 1. Got {y.size} values "
+                         f"{sorted(set(y.tolist()))[:5]} instead.")
+    return y.astype(np.float32)
+
+
+class BestEpochTracker:
+    """Early-stopping bookkeeping on a sequence of validation losses.
+
+    An epoch improves when its loss is finite and strictly lower than the best so far.
+    :attr:`should_stop` becomes true once ``patience`` epochs in a row have not improved.
+
+    Parameters
+    ----------
+    patience : int
+        Epochs without improvement before stopping (>= 1).
+
+    Examples
+    --------
+    >>> tracker = BestEpochTracker(patience=2)
+    >>> [tracker.update(loss) for loss in (1.0, 0.8, 0.9, 0.85)]
+    [True, True, False, False]
+    >>> tracker.best_epoch, tracker.should_stop
+    (2, True)
+    """
+
+    def __init__(self, patience: int):
+        if int(patience) < 1:
+            raise ValueError(f"'patience' must be an integer >= 1. Got {patience!r} instead.")
+        self.patience = int(patience)
+        self.epoch = 0
+        self.best_epoch: int | None = None
+        self.best_loss = math.inf
+
+    def update(self, loss: float) -> bool:
+        """Record the next epoch's loss; return whether it is the new best."""
+        self.epoch += 1
+        loss = float(loss)
+        if math.isfinite(loss) and loss < self.best_loss:
+            self.best_loss, self.best_epoch = loss, self.epoch
+            return True
+        return False
+
+    @property
+    def wait(self) -> int:
+        """Epochs since the best one (all epochs when none improved)."""
+        return self.epoch - (self.best_epoch or 0)
+
+    @property
+    def should_stop(self) -> bool:
+        return self.wait >= self.patience
+
+
+class TrainingBatches(keras.utils.PyDataset):
+    """The training set as oversampled, shuffled, augmented batches.
+
+    Batch ``b`` of epoch ``e`` is a function of ``(seed, e, b)`` only. Call
+    :meth:`set_epoch` before each epoch (the training loop does it from a callback).
+
+    Parameters
+    ----------
+    x : ndarray of float32, shape (n, X, Y, Z, 1)
+        Training volumes (kept in memory, never modified).
+    y : ndarray of float32, shape (n,)
+        Outcomes (1 = poor).
+    sides : ndarray of str, shape (n,)
+        Lesion sides for the oversampling.
+    batch_size : int
+    seed : int
+    augment : bool, default=True
+        False yields the oversampled volumes as they are (for benchmarks).
+    """
+
+    def __init__(self, x, y, sides, *, batch_size: int, seed: int, augment: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y, self.sides = x, y, sides
+        self.batch_size, self.seed, self.augment = int(batch_size), int(seed), augment
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the oversampled order of epoch ``epoch`` (0-based)."""
+        self.epoch = int(epoch)
+        self.order = oversample(self.y.astype(int), self.sides, seed=[self.seed, self.epoch])
+
+    def __len__(self) -> int:
+        return math.ceil(self.order.size / self.batch_size)
+
+    def __getitem__(self, index: int):
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        batch = self.x[rows]
+        if self.augment:
+            batch = augment_batch(batch, np.random.default_rng([self.seed, self.epoch, int(index)]))
+        return batch, self.y[rows][:, None]
+
+
+class _EpochControl(keras.callbacks.Callback):
+    """Sets the batches' epoch, tracks the best validation loss and its weights."""
+
+    def __init__(self, batches: TrainingBatches, tracker: BestEpochTracker):
+        super().__init__()
+        self.batches, self.tracker = batches, tracker
+        self.best_weights = None
+        self.rows: list[dict] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.set_epoch(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        self.rows.append({"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}})
+        if self.tracker.update(logs.get("val_loss", math.nan)):
+            self.best_weights = self.model.get_weights()
+        if self.tracker.should_stop:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+@dataclass
+class TrainResult:
+    """A trained variant and how it was trained.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The variant with its dict outputs (``probability``, ``a1``, ``a2``, ``a3``),
+        holding the weights of the best epoch.
+    best_epoch : int or None
+        Epoch (from 1) of the lowest validation loss; None if no epoch had a finite one
+        (the model then holds the last epoch's weights).
+    best_val_loss : float
+        Validation loss of ``best_epoch`` (binary cross-entropy, mean over participants).
+    epochs_run : int
+        Epochs trained (``best_epoch + patience`` when early stopping ended the run).
+    history : dict of str to list of float
+        Per epoch: ``epoch``, ``loss`` (training, on augmented batches), ``auc``,
+        ``val_loss``, ``val_auc``.
+    seconds : float
+        Wall time of the training, in s.
+    seed : int
+        The seed everything random was drawn from.
+    stopped_early : bool
+        Whether early stopping ended the run before ``epochs``.
+    """
+
+    model: keras.Model = field(repr=False)
+    best_epoch: int | None
+    best_val_loss: float
+    epochs_run: int
+    history: dict = field(repr=False)
+    seconds: float
+    seed: int
+    stopped_early: bool
+
+    def curve(self) -> list[dict]:
+        """The training curve, one dict per epoch with :data:`CURVE_COLUMNS`."""
+        n = len(self.history.get("epoch", []))
+        return [{key: self.history.get(key, [math.nan] * n)[i] for key in CURVE_COLUMNS}
+                for i in range(n)]
+
+
+def compile_for_training(model: keras.Model, learning_rate: float = 1e-4) -> keras.Model:
+    """The model's ``probability`` output as a compiled single-output model.
+
+    Shares the weights of ``model``. Adam, binary cross-entropy, AUC as a metric.
+    """
+    trainable = keras.Model(model.input, model.output["probability"], name=f"{model.name}_train")
+    trainable.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=keras.losses.BinaryCrossentropy(),
+                      metrics=[keras.metrics.AUC(name="auc")])
+    return trainable
+
+
+def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epochs: int = 150,
+                  patience: int = 30, batch_size: int = 16, learning_rate: float = 1e-4,
+                  seed: int = 0, input_shape=None, verbose: int = 0,
+                  callbacks=None) -> TrainResult:
+    """Train one variant with oversampling, augmentation and early stopping.
+
+    Parameters
+    ----------
+    name : str
+        Variant, one of :data:`bids_stroke.config.VARIANT_NAMES`.
+    x_train : array-like, shape (n_train, X, Y, Z) or (n_train, X, Y, Z, 1)
+        Normalised training volumes on the model grid.
+    y_train : array-like of {0, 1}, shape (n_train,)
+        Outcomes (1 = poor); both classes must be present.
+    x_val : array-like, shape (n_val, X, Y, Z[, 1])
+        Validation volumes (never augmented).
+    y_val : array-like of {0, 1}, shape (n_val,)
+    sides : array-like of str, shape (n_train,), default=None
+        Lesion side of each training participant for the oversampling; None balances
+        the outcome only.
+    epochs : int, default=150
+        Most epochs.
+    patience : int, default=30
+        Epochs without improvement of the validation loss before stopping.
+    batch_size : int, default=16
+    learning_rate : float, default=1e-4
+        Adam's learning rate.
+    seed : int, default=0
+        Seed of the weights, dropout, oversampling and augmentation.
+    input_shape : tuple of 4 int, default=None
+        Model input; None takes it from ``x_train``.
+    verbose : int, default=0
+        Keras ``fit`` verbosity (2 = one line per epoch).
+    callbacks : list of keras.callbacks.Callback, default=None
+        Called before the early-stopping bookkeeping at each epoch end.
+
+    Returns
+    -------
+    TrainResult
+    """
+    x_train = _as_volumes(x_train, "x_train")
+    x_val = _as_volumes(x_val, "x_val")
+    y_train = _as_binary(y_train, x_train.shape[0], "y_train")
+    y_val = _as_binary(y_val, x_val.shape[0], "y_val")
+    if len(set(y_train.tolist())) < 2:
+        raise ValueError("'y_train' must hold both outcomes (0 and 1). Got only "
+                         f"{sorted(set(y_train.tolist()))} instead.")
+    if x_val.shape[0] == 0:
+        raise ValueError("'x_val' must hold at least one volume for early stopping. Got none.")
+    shape = check_input_shape(input_shape if input_shape is not None else x_train.shape[1:])
+    if x_train.shape[1:] != shape or x_val.shape[1:] != shape:
+        raise ValueError(f"'x_train' and 'x_val' must have volumes of shape {shape}. Got "
+                         f"{x_train.shape[1:]} and {x_val.shape[1:]} instead.")
+    for label, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1)):
+        if int(value) < low:
+            raise ValueError(f"'{label}' must be an integer >= {low}. Got {value!r} instead.")
+    sides = normalise_sides(sides, x_train.shape[0])
+    seed = int(seed)
+
+    keras.utils.set_random_seed(seed)
+    model = build_variant(name, shape, seed=seed)
+    trainable = compile_for_training(model, learning_rate)
+    batches = TrainingBatches(x_train, y_train, sides, batch_size=batch_size, seed=seed)
+    tracker = BestEpochTracker(patience)
+    control = _EpochControl(batches, tracker)
+
+    start = time.perf_counter()
+    trainable.fit(batches, validation_data=(x_val, y_val[:, None]), validation_batch_size=batch_size,
+                  epochs=int(epochs), verbose=verbose, shuffle=False,
+                  callbacks=[*(callbacks or []), control])
+    seconds = time.perf_counter() - start
+
+    history: dict[str, list] = {}
+    for row in control.rows:
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+    return TrainResult(model=model, best_epoch=tracker.best_epoch,
+                       best_val_loss=float(tracker.best_loss), epochs_run=tracker.epoch,
+                       history=history, seconds=seconds, seed=seed,
+                       stopped_early=tracker.should_stop and tracker.epoch < int(epochs))
+
+
+def predict_probabilities(model: keras.Model, x, batch_size: int = 16) -> np.ndarray:
+    """P(poor outcome) of every volume, without augmentation.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A variant (dict outputs) or a single-output model.
+    x : array-like, shape (n, X, Y, Z) or (n, X, Y, Z, 1)
+    batch_size : int, default=16
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    x = _as_volumes(x, "x")
+    if x.shape[0] == 0:
+        return np.zeros(0)
+    out = model.predict(x, batch_size=batch_size, verbose=0)
+    if isinstance(out, dict):
+        out = out["probability"]
+    return np.asarray(out, dtype=np.float64).reshape(-1)
+
+
+def _save_model(model: keras.Model, path) -> Path:
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"'model_path' must end with .keras. Got {str(path)!r} instead.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(handle)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str, *, epochs: int,
+                       patience: int, seed: int, batch_size: int = 16,
+                       learning_rate: float = 1e-4, model_path=None, verbose: int = 0) -> dict:
+    """Train one variant on one LOCO fold and predict its held-out participants.
+
+    Splits ``fold.trainval_index`` 75:25 by site × outcome (:func:`train_validation_split`
+    with ``seed``), checks that nothing of the held-out site is used
+    (:func:`~bids_stroke.train.folds.check_no_leakage`), trains with
+    :func:`train_variant` (``seed``) and predicts ``fold.test_index``.
+
+    Parameters
+    ----------
+    volumes : array-like, shape (n, X, Y, Z) or (n, X, Y, Z, 1)
+        Every participant's normalised volume on the model grid.
+    outcomes : array-like of {0, 1}, shape (n,)
+        Poor (1) or good (0) outcome.
+    sites : array-like of str, shape (n,)
+        Acquisition sites (the original labels).
+    sides : array-like of str, shape (n,), or None
+        Lesion sides (:data:`~bids_stroke.train.sampling.SIDES`).
+    fold : Fold
+        From :func:`~bids_stroke.train.folds.loco_folds` on the same ``sites``.
+    variant : str
+    epochs, patience : int
+    seed : int
+        Seed of the split and the training (e.g. :func:`derive_seed` of the run's seed,
+        the fold name and the variant).
+    batch_size : int, default=16
+    learning_rate : float, default=1e-4
+    model_path : path-like, default=None
+        If given (``.keras``), the trained model is saved there atomically.
+    verbose : int, default=0
+
+    Returns
+    -------
+    dict
+        ``fold``, ``variant``, ``seed``; ``test_index`` (ndarray of int) and
+        ``probabilities`` (ndarray of float, shape (n_test,)) of the held-out participants;
+        ``train_index`` and ``validation_index``; ``best_epoch`` (from 1),
+        ``best_val_loss``, ``epochs_run``, ``stopped_early``, ``seconds``, ``history``
+        (see :class:`TrainResult`); ``model`` (the trained keras Model) and ``model_path``
+        (a :class:`pathlib.Path` or None).
+
+    Raises
+    ------
+    BadInputError
+        The fold has fewer than two participants of either outcome to train on.
+    """
+    x = _as_volumes(volumes, "volumes")
+    y = np.asarray(outcomes).reshape(-1)
+    n = x.shape[0]
+    if y.size != n:
+        raise ValueError(f"'outcomes' must have {n} entries (one per volume). Got {y.size} instead.")
+    sides = normalise_sides(sides, n)
+    check_fold_outcomes(fold, y)
+    train_index, validation_index = train_validation_split(fold.trainval_index, sites, y, seed=seed)
+    check_no_leakage(fold, sites, train_index, validation_index)
+    result = train_variant(variant, x[train_index], y[train_index], x[validation_index],
+                           y[validation_index], sides=sides[train_index], epochs=epochs,
+                           patience=patience, batch_size=batch_size, learning_rate=learning_rate,
+                           seed=seed, verbose=verbose)
+    probabilities = predict_probabilities(result.model, x[fold.test_index], batch_size=batch_size)
+    saved = _save_model(result.model, model_path) if model_path is not None else None
+    return {
+        "fold": fold.name, "variant": variant, "seed": int(seed),
+        "test_index": np.asarray(fold.test_index, dtype=np.int64), "probabilities": probabilities,
+        "train_index": train_index, "validation_index": validation_index,
+        "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+        "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
+        "seconds": result.seconds, "history": result.history,
+        "model": result.model, "model_path": saved,
+    }
