@@ -1,0 +1,176 @@
+"""The training loop: early stopping and best weights, augmentation of training batches only,
+seeds, learning on a separable task, and one fold × variant job."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from bids_stroke.errors import BadInputError  # noqa: E402
+from bids_stroke.train import loop  # noqa: E402
+from bids_stroke.train.folds import check_no_leakage, loco_folds  # noqa: E402
+from bids_stroke.train.loop import (  # noqa: E402
+    BestEpochTracker,
+    derive_seed,
+    predict_probabilities,
+    train_fold_variant,
+    train_variant,
+)
+
+SHAPE = (32, 32, 8)
+VARIANT = "f8-g1.5"
+
+
+def _volumes(outcomes, rng):
+    """Separable task: poor outcome (1) has a bright block, good outcome a faint one."""
+    x = rng.uniform(0.5, 1.0, (len(outcomes),) + SHAPE).astype(np.float32)
+    x[:, :4] = 0.0  # background
+    x[np.asarray(outcomes) == 1, 10:20, 10:20, 2:6] += 2.0
+    return x
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    y_train = np.array([0, 1] * 10 + [0] * 4)
+    y_val = np.array([0, 1] * 4)
+    return _volumes(y_train, rng), y_train, _volumes(y_val, rng), y_val
+
+
+def _bce(y, p):
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p))))
+
+
+def test_tracker_on_a_scripted_loss_sequence():
+    tracker = BestEpochTracker(patience=3)
+    stops = [tracker.update(loss) or tracker.should_stop
+             for loss in (0.9, 0.7, 0.7, 0.75, float("nan"), 0.6, 0.65, 0.61, 0.6)]
+    assert tracker.best_epoch == 6 and tracker.best_loss == 0.6
+    assert tracker.should_stop and tracker.wait == 3  # 0.6 again is no improvement
+    assert stops.index(True) == 0 and stops[-1]
+    tracker = BestEpochTracker(patience=2)
+    for loss in (1.0, 0.9, 0.95):
+        tracker.update(loss)
+        assert not tracker.should_stop
+    tracker.update(0.93)
+    assert tracker.should_stop
+    with pytest.raises(ValueError, match="'patience'"):
+        BestEpochTracker(0)
+
+
+class _ScriptedLoss(keras.callbacks.Callback):
+    """Replaces the validation loss by a scripted sequence and snapshots the weights."""
+
+    def __init__(self, losses):
+        super().__init__()
+        self.losses, self.weights = list(losses), []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_loss"] = self.losses[epoch]
+        self.weights.append(self.model.get_weights())
+
+
+def test_early_stopping_restores_the_best_epoch(data):
+    x, y, xv, yv = data
+    script = _ScriptedLoss([0.9, 0.5, 0.6, 0.55, 0.52, 0.1, 0.1, 0.1])
+    result = train_variant(VARIANT, x, y, xv, yv, epochs=8, patience=3, batch_size=8,
+                           learning_rate=1e-3, seed=1, callbacks=[script])
+    assert result.epochs_run == 5 and len(script.weights) == 5  # epochs 3, 4, 5 did not improve
+    assert result.best_epoch == 2 and result.best_val_loss == 0.5 and result.stopped_early
+    returned = result.model.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(returned, script.weights[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(returned, script.weights[-1]))
+    assert result.history["epoch"] == [1, 2, 3, 4, 5]
+
+
+def test_learns_a_separable_task_and_keeps_the_best_weights(data):
+    x, y, xv, yv = data
+    result = train_variant(VARIANT, x, y, xv, yv, sides=["left", "right", "left"] * 8,
+                           epochs=6, patience=3, batch_size=8, learning_rate=1e-3, seed=2)
+    p = predict_probabilities(result.model, xv)
+    assert p.shape == (8,) and np.all((p >= 0) & (p <= 1))
+    assert roc_auc_score(yv, p) >= 0.9
+    assert result.best_val_loss == pytest.approx(min(result.history["val_loss"]))
+    assert _bce(yv, p) == pytest.approx(result.best_val_loss, rel=1e-4, abs=1e-5)
+    if result.stopped_early:
+        assert result.epochs_run == result.best_epoch + 3
+    else:
+        assert result.epochs_run == 6
+    assert [row["epoch"] for row in result.curve()] == list(range(1, result.epochs_run + 1))
+    assert set(result.model.output) == {"probability", "a1", "a2", "a3"}
+
+
+def test_validation_data_are_never_augmented(data, monkeypatch):
+    x, y, xv, _ = data
+    xv = np.full_like(xv, 7.0)  # a value no training volume has
+    calls = []
+
+    def spy(batch, rng):
+        calls.append(batch.copy())
+        return batch
+
+    monkeypatch.setattr(loop, "augment_batch", spy)
+    train_variant(VARIANT, x, y, xv, np.array([0, 1] * 4), epochs=2, patience=5, batch_size=8, seed=3)
+    assert calls
+    flat = x.reshape(len(x), -1)
+    for batch in calls:
+        assert not np.any(batch == 7.0)
+        for volume in batch.reshape(len(batch), -1):
+            assert np.any(np.all(flat == volume, axis=1))  # a training volume
+
+
+def test_same_seed_same_predictions(data):
+    x, y, xv, yv = data
+    runs = [train_variant(VARIANT, x, y, xv, yv, epochs=2, patience=5, batch_size=8,
+                          learning_rate=1e-3, seed=s) for s in (4, 4, 5)]
+    p = [predict_probabilities(r.model, xv) for r in runs]
+    assert np.array_equal(p[0], p[1])
+    assert runs[0].history == {**runs[1].history}
+    assert not np.allclose(p[0], p[2])
+    assert [r.seed for r in runs] == [4, 4, 5]
+
+
+def test_refuses_bad_training_data(data):
+    x, y, xv, yv = data
+    with pytest.raises(ValueError, match="both outcomes"):
+        train_variant(VARIANT, x, np.zeros_like(y), xv, yv, epochs=1)
+    with pytest.raises(ValueError, match="'x_train' and 'x_val'"):
+        train_variant(VARIANT, x, y, xv[:, :16], yv, epochs=1)
+
+
+def test_derived_seeds_differ_by_fold_and_variant():
+    seeds = {derive_seed(0, fold, v) for fold in ("A", "B") for v in ("f8-g2", "f16-g2")}
+    assert len(seeds) == 4 and all(0 <= s < 2**31 for s in seeds)
+    assert derive_seed(1, "A", "f8-g2") != derive_seed(0, "A", "f8-g2")
+
+
+def test_one_fold_variant_job(tmp_path):
+    rng = np.random.default_rng(9)
+    sites = np.repeat(["A", "B", "C"], 8).astype(object)
+    outcomes = np.tile([0, 1, 0, 1, 0, 1, 0, 0], 3)
+    sides = rng.choice(["left", "right"], 24)
+    volumes = _volumes(outcomes, rng)
+    fold = loco_folds(sites)[1]
+    out = train_fold_variant(volumes, outcomes, sites, sides, fold, VARIANT, epochs=2, patience=2,
+                             seed=derive_seed(0, fold.name, VARIANT), batch_size=8,
+                             model_path=tmp_path / "B" / f"{VARIANT}.keras")
+    assert np.array_equal(out["test_index"], np.arange(8, 16))
+    assert out["probabilities"].shape == (8,)
+    check_no_leakage(fold, sites, out["train_index"], out["validation_index"])
+    assert out["validation_index"].size == 4 and out["best_epoch"] in (1, 2)
+    assert out["model_path"].is_file() and list(tmp_path.glob("B/.*")) == []
+    loaded = keras.saving.load_model(out["model_path"])
+    assert np.allclose(predict_probabilities(loaded, volumes[fold.test_index]), out["probabilities"],
+                       atol=1e-6)
+    lopsided = outcomes.copy()
+    lopsided[(sites != "B") & (lopsided == 1)] = 0
+    lopsided[0] = 1
+    with pytest.raises(BadInputError, match="at least 2"):
+        train_fold_variant(volumes, lopsided, sites, sides, fold, VARIANT, epochs=1, patience=1, seed=0)
