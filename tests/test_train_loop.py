@@ -126,10 +126,10 @@ def test_validation_data_are_never_augmented(data, monkeypatch):
             assert np.any(np.all(flat == volume, axis=1))  # a training volume
 
 
-def test_same_seed_same_predictions(data):
+def test_same_seed_same_predictions_with_any_number_of_workers(data):
     x, y, xv, yv = data
     runs = [train_variant(VARIANT, x, y, xv, yv, epochs=2, patience=5, batch_size=8,
-                          learning_rate=1e-3, seed=s) for s in (4, 4, 5)]
+                          learning_rate=1e-3, seed=s, workers=w) for s, w in ((4, 2), (4, 1), (5, 2))]
     p = [predict_probabilities(r.model, xv) for r in runs]
     assert np.array_equal(p[0], p[1])
     assert runs[0].history == {**runs[1].history}

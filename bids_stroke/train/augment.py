@@ -6,9 +6,9 @@ Each volume of a batch gets, in this order and with its own random draw:
    :data:`GAMMA_RANGE` (normalised intensities are non-negative, so this is ``x^gamma``;
    zeros stay zero);
 2. a rotation about the z (slice) axis by an angle uniform in ±:data:`MAX_ANGLE` degrees,
-   in the x-y plane about the grid centre, trilinear (order 1) with zeros outside
-   (:func:`rotate_z`, the same as ``scipy.ndimage.rotate(volume, angle, axes=(0, 1),
-   reshape=False, order=1)`` done as one affine resampling per volume);
+   in the x-y plane about the grid centre, linear interpolation (order 1) with zeros
+   outside (:func:`rotate_z`, the same as ``scipy.ndimage.rotate(volume, angle,
+   axes=(0, 1), reshape=False, order=1)``, computed as one gather of whole columns);
 3. additive Gaussian noise of standard deviation ``sigma`` uniform in
    [0, :data:`MAX_SIGMA`], added to the brain voxels only (the non-zero voxels after the
    rotation), so the background of skull-stripped volumes stays exactly zero, as it is at
@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 __all__ = [
     "GAMMA_RANGE",
@@ -97,32 +96,46 @@ def power_law(volume: np.ndarray, gamma: float) -> np.ndarray:
     return (np.sign(volume) * np.abs(volume) ** np.float32(gamma)).astype(np.float32)
 
 
-def rotate_z(volume: np.ndarray, angle: float, *, order: int = 1) -> np.ndarray:
-    """Rotate a volume about its z axis (axis 2) by ``angle`` degrees.
+def rotate_z(volume: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate a volume about its z axis (axis 2) by ``angle`` degrees, bilinearly in-plane.
+
+    The result equals ``scipy.ndimage.rotate(volume, angle, axes=(0, 1), reshape=False,
+    order=1, mode="constant")`` (to float32 rounding): each output voxel samples the input
+    at its position rotated about the grid centre, by linear interpolation between the
+    four neighbouring columns of the same slice; positions outside the grid give 0. The
+    sampling positions are computed once per angle and every slice is gathered at once.
 
     Parameters
     ----------
     volume : ndarray, shape (X, Y, Z)
     angle : float
-        Degrees; positive turns the first axis towards the second, as
-        ``scipy.ndimage.rotate(volume, angle, axes=(0, 1), reshape=False)``.
-    order : int, default=1
-        Spline order (1 = trilinear; only in-plane coordinates move).
+        Degrees; positive turns the first axis towards the second.
 
     Returns
     -------
     ndarray of float32, shape (X, Y, Z)
-        Voxels taken from outside the grid are 0.
     """
     volume = np.asarray(volume, dtype=np.float32)
+    nx, ny = volume.shape[:2]
+    if nx < 2 or ny < 2:
+        raise ValueError(f"'volume' must be at least 2 x 2 in-plane. Got {volume.shape} instead.")
     theta = np.deg2rad(angle)
     cos, sin = np.cos(theta), np.sin(theta)
-    # output voxel o samples input at M (o - c) + c
-    matrix = np.array([[cos, sin, 0.0], [-sin, cos, 0.0], [0.0, 0.0, 1.0]])
-    centre = (np.array(volume.shape, dtype=float) - 1) / 2
-    offset = centre - matrix @ centre
-    return ndimage.affine_transform(volume, matrix, offset=offset, order=order, mode="constant",
-                                    cval=0.0, prefilter=False, output=np.float32)
+    cx, cy = (nx - 1) / 2, (ny - 1) / 2
+    ox, oy = np.meshgrid(np.arange(nx) - cx, np.arange(ny) - cy, indexing="ij")
+    xs = cos * ox + sin * oy + cx  # output voxel o samples the input at M (o - c) + c
+    ys = -sin * ox + cos * oy + cy
+    inside = ((xs >= 0) & (xs <= nx - 1) & (ys >= 0) & (ys <= ny - 1)).reshape(-1, 1)
+    i0 = np.clip(np.floor(xs), 0, nx - 2).astype(np.intp)
+    j0 = np.clip(np.floor(ys), 0, ny - 2).astype(np.intp)
+    fx = (xs - i0).astype(np.float32).reshape(-1, 1)
+    fy = (ys - j0).astype(np.float32).reshape(-1, 1)
+    columns = volume.reshape(nx * ny, -1)
+    k = (i0 * ny + j0).reshape(-1)
+    out = (columns[k] * (1 - fx) + columns[k + ny] * fx) * (1 - fy)
+    out += (columns[k + 1] * (1 - fx) + columns[k + ny + 1] * fx) * fy
+    out *= inside
+    return out.reshape(volume.shape)
 
 
 def add_noise(volume: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

@@ -154,6 +154,9 @@ class TrainingBatches(keras.utils.PyDataset):
     seed : int
     augment : bool, default=True
         False yields the oversampled volumes as they are (for benchmarks).
+    **kwargs
+        Passed to :class:`keras.utils.PyDataset` (``workers``: threads building batches
+        ahead; the batches are the same for any number).
     """
 
     def __init__(self, x, y, sides, *, batch_size: int, seed: int, augment: bool = True, **kwargs):
@@ -261,7 +264,7 @@ def compile_for_training(model: keras.Model, learning_rate: float = 1e-4) -> ker
 def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epochs: int = 150,
                   patience: int = 30, batch_size: int = 16, learning_rate: float = 1e-4,
                   seed: int = 0, input_shape=None, verbose: int = 0,
-                  callbacks=None) -> TrainResult:
+                  callbacks=None, workers: int = 2) -> TrainResult:
     """Train one variant with oversampling, augmentation and early stopping.
 
     Parameters
@@ -293,6 +296,10 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
         Keras ``fit`` verbosity (2 = one line per epoch).
     callbacks : list of keras.callbacks.Callback, default=None
         Called before the early-stopping bookkeeping at each epoch end.
+    workers : int, default=2
+        Threads preparing (oversampling, augmenting) the next batches while the model
+        trains on the current one; 1 prepares each batch in turn. The batches do not
+        depend on it.
 
     Returns
     -------
@@ -320,7 +327,8 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
     keras.utils.set_random_seed(seed)
     model = build_variant(name, shape, seed=seed)
     trainable = compile_for_training(model, learning_rate)
-    batches = TrainingBatches(x_train, y_train, sides, batch_size=batch_size, seed=seed)
+    batches = TrainingBatches(x_train, y_train, sides, batch_size=batch_size, seed=seed,
+                              workers=max(1, int(workers)))
     tracker = BestEpochTracker(patience)
     control = _EpochControl(batches, tracker)
 
