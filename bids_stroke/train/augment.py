@@ -163,7 +163,8 @@ def apply_augmentation(batch: np.ndarray, parameters: AugmentationParameters,
     """
     batch = np.asarray(batch)
     if batch.ndim not in (4, 5) or (batch.ndim == 5 and batch.shape[-1] != 1):
-        raise ValueError(f"'batch' must have shape (B, X, Y, Z, 1) or (B, X, Y, Z). Got {batch.shape} instead.")
+        raise ValueError("'batch' must have shape (B, X, Y, Z, 1) or (B, X, Y, Z). "
+                         f"Got {batch.shape} instead.")
     volumes = batch[..., 0] if batch.ndim == 5 else batch
     out = np.empty(volumes.shape, dtype=np.float32)
     for i, volume in enumerate(volumes):

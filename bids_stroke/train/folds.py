@@ -275,7 +275,8 @@ def train_validation_split(index, sites, outcomes, *, fraction: float = VALIDATI
         raise ValueError(f"'sites' and 'outcomes' must have one entry per participant. Got "
                          f"{labels.size} and {y.size} instead.")
     if index.size and (index.min() < 0 or index.max() >= y.size):
-        raise ValueError(f"'index' must hold positions in [0, {y.size}). Got {index.min()}..{index.max()} instead.")
+        raise ValueError(f"'index' must hold positions in [0, {y.size}). "
+                         f"Got {index.min()}..{index.max()} instead.")
     rng = np.random.default_rng(seed)
 
     keys = sorted({(labels[i], int(y[i])) for i in index})
