@@ -509,7 +509,7 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
         return derivative_path(out, None, datatype="group", desc=desc, suffix=suffix, extension=extension)
 
     notes: list[str] = []
-    tables: dict[str, Any] = {}
+    tables: dict[str, Any] = {"metrics": None, "comparisons": None, "cohort": None, "attention": None}
     figs: list[dict[str, str]] = []
     links: list[dict[str, str]] = []
 
