@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
@@ -45,6 +46,9 @@ MONTAGE_Z_MM = (-26, -16, -6, 4, 14, 24, 34, 44, 54, 64)
 
 #: Resolution of the PNG files (dots per inch).
 DPI = 100
+
+#: Percentile of the template's gradient magnitude (inside the head) above which a voxel is an edge.
+EDGE_PERCENTILE = 90
 
 _MODEL_COLOURS = {"ensemble": "#1f4e9c", "lr_volume": "#d95f02", "lr_aspects": "#1b9e77"}
 
@@ -145,6 +149,31 @@ def _no_axes(ax) -> None:
         spine.set_visible(False)
 
 
+def _grey(data: np.ndarray, vmax: float) -> np.ndarray:
+    grey = np.clip(data / vmax, 0.0, 1.0) if vmax > 0 else np.zeros_like(data)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def _tile(panels: Sequence[np.ndarray], gap: int = 1) -> tuple[np.ndarray, list[float]]:
+    """Place 2D (or RGB) panels side by side; return the mosaic and each panel's centre x."""
+    height = max(p.shape[0] for p in panels)
+    parts, centres, x = [], [], 0
+    for i, p in enumerate(panels):
+        pad = [(0, height - p.shape[0]), (0, 0)] + [(0, 0)] * (p.ndim - 2)
+        parts.append(np.pad(p, pad))
+        centres.append(x + (p.shape[1] - 1) / 2)
+        x += p.shape[1]
+        if i < len(panels) - 1:
+            parts.append(np.zeros((height, gap) + p.shape[2:], dtype=p.dtype))
+            x += gap
+    return np.concatenate(parts, axis=1), centres
+
+
+def _vmax(data: np.ndarray, mask: np.ndarray | None = None) -> float:
+    inside = data[mask] if mask is not None and mask.any() else data[data > 0]
+    return float(np.percentile(inside, 99.5)) if inside.size else 1.0
+
+
 # ---------------------------------------------------------------------------------------
 # Montages
 # ---------------------------------------------------------------------------------------
@@ -187,46 +216,57 @@ def plot_montage(
     if not rows:
         raise ValueError("'rows' must hold at least one map. Got none instead.")
     cmaps = list(cmaps) if cmaps is not None else ["hot"] * len(rows)
-    ncol = len(z_mm)
-    fig, axes = plt.subplots(len(rows), ncol + 1, figsize=(1.25 * ncol + 1.2, 1.55 * len(rows) + 0.5),
-                             gridspec_kw={"width_ratios": [1] * ncol + [0.12]}, squeeze=False)
+    row_h, top = 1.45, (0.55 if title else 0.3)
+    fig = plt.figure(figsize=(13.0, row_h * len(rows) + top))
     fig.patch.set_facecolor("black")
-    for r, ((label, img), cmap) in enumerate(zip(rows, cmaps)):
+    height = row_h * len(rows) + top
+    cached: dict[tuple, tuple] = {}
+    for r, ((label, img), cmap_name) in enumerate(zip(rows, cmaps)):
+        cmap = matplotlib.colormaps[cmap_name]
         data, affine = _canonical(img)
         values = _percent(data)
-        bg = resample_to(nib.as_closest_canonical(background), affine, data.shape) if background is not None else None
-        outline = (resample_to(nib.as_closest_canonical(contour), affine, data.shape, order=0) > 0
-                   if contour is not None else None)
-        ks = slice_indices(affine, data.shape, z_mm)
-        image = None
-        for c, (z, k) in enumerate(zip(z_mm, ks)):
-            ax = axes[r, c]
-            ax.set_facecolor("black")
-            _no_axes(ax)
-            if r == 0:
-                ax.set_title(f"z = {z:g} mm", color="white", fontsize=7)
+        key = (tuple(np.round(affine, 4).ravel()), data.shape)
+        if key not in cached:
+            bg = resample_to(nib.as_closest_canonical(background), affine, data.shape) \
+                if background is not None else None
+            outline = (resample_to(nib.as_closest_canonical(contour), affine, data.shape, order=0) > 0
+                       if contour is not None else None)
+            cached[key] = (bg, outline, _vmax(bg) if bg is not None else 1.0)
+        bg, outline, bg_max = cached[key]
+        panels, outlines = [], []
+        for k in slice_indices(affine, data.shape, z_mm):
             if k is None:
+                panels.append(np.zeros((data.shape[1], data.shape[0], 3)))
+                outlines.append(np.zeros((data.shape[1], data.shape[0])))
                 continue
-            if bg is not None:
-                ax.imshow(_axial(bg, k), cmap="gray", origin="lower", interpolation="nearest")
-            shown = np.ma.masked_less(_axial(values, k), 1.0)
-            image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=100, origin="lower", interpolation="nearest",
-                              alpha=0.9)
-            if outline is not None and _axial(outline, k).any():
-                ax.contour(_axial(outline, k).astype(float), levels=[0.5], colors="white", linewidths=0.6)
-            if c == 0:
-                ax.text(0.02, 0.5, "L", color="white", fontsize=6, transform=ax.transAxes, va="center")
-        axes[r, 0].set_ylabel(label, color="white", fontsize=8)
-        cax = axes[r, ncol]
-        if image is None:
-            image = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 100))
-        bar = fig.colorbar(image, cax=cax)
+            base = _grey(_axial(bg, k), bg_max) if bg is not None else np.zeros((data.shape[1], data.shape[0], 3))
+            val = _axial(values, k)
+            alpha = np.where(val >= 1.0, 0.9, 0.0)[..., None]
+            panels.append(base * (1 - alpha) + cmap(val / 100.0)[..., :3] * alpha)
+            outlines.append(_axial(outline, k).astype(float) if outline is not None
+                            else np.zeros(val.shape))
+        mosaic, centres = _tile(panels)
+        bottom = (height - top - row_h * (r + 1)) / height
+        ax = fig.add_axes((0.06, bottom + 0.02 / height, 0.88, (row_h - 0.1) / height))
+        ax.set_facecolor("black")
+        ax.imshow(mosaic, origin="lower", interpolation="nearest", aspect="equal")
+        lines, _ = _tile(outlines)
+        if lines.any():
+            ax.contour(lines, levels=[0.5], colors="white", linewidths=0.5)
+        _no_axes(ax)
+        ax.set_ylabel(label, color="white", fontsize=8)
+        ax.text(2, mosaic.shape[0] / 2, "L", color="white", fontsize=6, va="center")
+        if r == 0:
+            for z, cx in zip(z_mm, centres):
+                ax.text(cx, mosaic.shape[0] + 2, f"z = {z:g} mm", color="white", fontsize=7, ha="center",
+                        va="bottom")
+        cax = fig.add_axes((0.955, bottom + 0.12 / height, 0.008, (row_h - 0.35) / height))
+        bar = fig.colorbar(plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 100)), cax=cax)
         bar.set_ticks([0, 50, 100])
         bar.ax.tick_params(colors="white", labelsize=6)
         bar.set_label("% of max", color="white", fontsize=6)
     if title:
-        fig.suptitle(title, color="white", fontsize=9)
-    fig.subplots_adjust(left=0.04, right=0.95, bottom=0.02, top=0.86 if title else 0.9, wspace=0.04, hspace=0.08)
+        fig.suptitle(title, color="white", fontsize=9, y=1 - 0.1 / height)
     return _save(fig, out_file)
 
 
@@ -261,6 +301,40 @@ def plot_attention_overlays(
 # ---------------------------------------------------------------------------------------
 # Participant QC
 # ---------------------------------------------------------------------------------------
+def _slice_strip(fig_title: str | None, base: list[np.ndarray], labels: list[str],
+                 outlines: Sequence[tuple[list[np.ndarray], str]], out_file, *, overlay: list[np.ndarray] | None = None,
+                 ncol: int | None = None) -> Path:
+    ncol = ncol or len(base)
+    lines_of_panels = [list(range(i, min(i + ncol, len(base)))) for i in range(0, len(base), ncol)]
+    aspect = base[0].shape[0] / base[0].shape[1]
+    width = 12.0
+    panel_w = width / ncol
+    row_h = panel_w * aspect + 0.25
+    top = 0.4 if fig_title else 0.1
+    height = row_h * len(lines_of_panels) + top
+    fig = plt.figure(figsize=(width, height))
+    fig.patch.set_facecolor("black")
+    for r, idx in enumerate(lines_of_panels):
+        mosaic, centres = _tile([base[i] for i in idx])
+        ax = fig.add_axes((0.0, (height - top - row_h * (r + 1)) / height, len(idx) / ncol, (row_h - 0.22) / height))
+        ax.set_facecolor("black")
+        ax.imshow(mosaic, origin="lower", interpolation="nearest", aspect="equal")
+        if overlay is not None:
+            over, _ = _tile([overlay[i] for i in idx])
+            ax.imshow(np.ma.masked_equal(over, 0), cmap=ListedColormap(["#ffd400"]), vmin=0, vmax=1, origin="lower",
+                      interpolation="nearest", alpha=0.85, aspect="equal")
+        for panels, colour in outlines:
+            lines, _ = _tile([panels[i] for i in idx])
+            if lines.any():
+                ax.contour(lines, levels=[0.5], colors=colour, linewidths=0.7)
+        for i, cx in zip(idx, centres):
+            ax.text(cx, mosaic.shape[0] + 1, labels[i], color="white", fontsize=7, ha="center", va="bottom")
+        _no_axes(ax)
+    if fig_title:
+        fig.suptitle(fig_title, color="white", fontsize=9, y=1 - 0.08 / height)
+    return _save(fig, out_file)
+
+
 def plot_dwi_qc(
     image: nib.spatialimages.SpatialImage,
     out_file: str | os.PathLike,
@@ -295,23 +369,15 @@ def plot_dwi_qc(
     ks = np.unique(np.linspace(extent[0], extent[-1], min(n_slices, extent.size) + 2)[1:-1].round().astype(int))
     if ks.size == 0:
         ks = np.array([data.shape[2] // 2])
-    inside = data[mask] if mask is not None and mask.any() else data[data > 0]
-    vmax = float(np.percentile(inside, 99.5)) if inside.size else 1.0
-    fig, axes = plt.subplots(1, ks.size, figsize=(1.6 * ks.size, 2.1), squeeze=False)
-    fig.patch.set_facecolor("black")
-    for ax, k in zip(axes[0], ks):
-        _no_axes(ax)
-        ax.imshow(_axial(data, k), cmap="gray", vmin=0, vmax=vmax or 1.0, origin="lower", interpolation="nearest")
-        if mask is not None and _axial(mask, k).any():
-            ax.contour(_axial(mask, k).astype(float), levels=[0.5], colors="cyan", linewidths=0.7)
-        if les is not None and _axial(les, k).any():
-            ax.contour(_axial(les, k).astype(float), levels=[0.5], colors="red", linewidths=0.7)
-        z = float((affine @ np.array([0, 0, k, 1.0]))[2])
-        ax.set_title(f"z = {z:.0f} mm", color="white", fontsize=7)
-    if title:
-        fig.suptitle(title, color="white", fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.8, wspace=0.03)
-    return _save(fig, out_file)
+    vmax = _vmax(data, mask)
+    base = [_grey(_axial(data, k), vmax) for k in ks]
+    labels = [f"z = {float((affine @ np.array([0, 0, k, 1.0]))[2]):.0f} mm" for k in ks]
+    outlines = []
+    if mask is not None:
+        outlines.append(([_axial(mask, k).astype(float) for k in ks], "cyan"))
+    if les is not None:
+        outlines.append(([_axial(les, k).astype(float) for k in ks], "red"))
+    return _slice_strip(title, base, labels, outlines, out_file)
 
 
 def plot_registration(
@@ -330,8 +396,9 @@ def plot_registration(
     moving : nibabel image
         The b0 warped into template space.
     template : nibabel image
-        The template (T2w); its edges (gradient magnitude above its 85th percentile inside
-        the head) are drawn in yellow.
+        The template (T2w); its edges (in-plane gradient magnitude of the template smoothed
+        by a 1-voxel Gaussian, above its :data:`EDGE_PERCENTILE` th percentile inside the
+        head) are drawn in yellow.
     out_file : path-like
         The PNG to write.
     lesion : nibabel image, default=None
@@ -341,33 +408,21 @@ def plot_registration(
     """
     data, affine = _canonical(moving)
     tpl = resample_to(nib.as_closest_canonical(template), affine, data.shape)
-    grad = np.hypot(ndimage.sobel(tpl, axis=0), ndimage.sobel(tpl, axis=1))
+    smooth = ndimage.gaussian_filter(tpl, 1.0)
+    grad = np.hypot(ndimage.sobel(smooth, axis=0), ndimage.sobel(smooth, axis=1))
     head = tpl > (0.1 * tpl.max() if tpl.max() > 0 else 0)
-    edges = grad > (np.percentile(grad[head], 85) if head.any() else np.inf)
+    edges = grad > (np.percentile(grad[head], EDGE_PERCENTILE) if head.any() else np.inf)
     les = resample_to(nib.as_closest_canonical(lesion), affine, data.shape, order=0) > 0 \
         if lesion is not None else None
     ks = [(z, k) for z, k in zip(z_mm, slice_indices(affine, data.shape, z_mm)) if k is not None]
     if not ks:
         ks = [(float((affine @ np.array([0, 0, data.shape[2] // 2, 1.0]))[2]), data.shape[2] // 2)]
-    vmax = float(np.percentile(data[data > 0], 99.5)) if (data > 0).any() else 1.0
-    ncol = min(5, len(ks))
-    nrow = int(np.ceil(len(ks) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(1.7 * ncol, 2.0 * nrow + 0.3), squeeze=False)
-    fig.patch.set_facecolor("black")
-    for ax in axes.ravel():
-        _no_axes(ax)
-        ax.set_facecolor("black")
-    for ax, (z, k) in zip(axes.ravel(), ks):
-        ax.imshow(_axial(data, k), cmap="gray", vmin=0, vmax=vmax, origin="lower", interpolation="nearest")
-        ax.imshow(np.ma.masked_equal(_axial(edges, k).astype(float), 0), cmap="autumn_r", vmin=0, vmax=1,
-                  origin="lower", interpolation="nearest", alpha=0.8)
-        if les is not None and _axial(les, k).any():
-            ax.contour(_axial(les, k).astype(float), levels=[0.5], colors="red", linewidths=0.7)
-        ax.set_title(f"z = {z:g} mm", color="white", fontsize=7)
-    if title:
-        fig.suptitle(title, color="white", fontsize=9)
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.88, wspace=0.03, hspace=0.12)
-    return _save(fig, out_file)
+    vmax = _vmax(data)
+    base = [_grey(_axial(data, k), vmax) for _, k in ks]
+    overlay = [_axial(edges, k).astype(float) for _, k in ks]
+    outlines = [([_axial(les, k).astype(float) for _, k in ks], "red")] if les is not None else []
+    return _slice_strip(title, base, [f"z = {z:g} mm" for z, _ in ks], outlines, out_file, overlay=overlay,
+                        ncol=min(5, len(ks)))
 
 
 def plot_variant_probabilities(predictions: pd.DataFrame, out_file: str | os.PathLike, *,
@@ -432,6 +487,8 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
     a vertical line drawn at its false-positive rate; each other model's point at the
     lowest threshold reaching that specificity
     (:func:`bids_stroke.stats.comparisons.threshold_for_specificity`) is marked on it.
+    Models other than the reference and the ``lr_*`` baselines (the variants) are drawn
+    as thin grey lines.
 
     Parameters
     ----------
@@ -461,7 +518,10 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
         if ok.any() and np.unique(y_all[ok]).size == 2:
             _, ref_spec = _rates(y_all[ok], p[ok], threshold)
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, model in enumerate(models):
+    main_models = [m for m in models if m == reference or m.startswith("lr_")]
+    others = [m for m in models if m not in main_models]
+    other_aucs = []
+    for model in [*others, *main_models]:
         if model not in predictions:
             continue
         p = pd.to_numeric(predictions[model], errors="coerce").to_numpy()
@@ -471,18 +531,21 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
             continue
         fpr, tpr = _roc(y, p[ok])
         auc = roc_auc_score(y, p[ok])
-        colour = _MODEL_COLOURS.get(model, cycle[i % len(cycle)])
-        main = model in (reference, "lr_volume", "lr_aspects")
-        ax.plot(fpr, tpr, color=colour, lw=2.0 if model == reference else (1.4 if main else 0.7),
-                alpha=1.0 if main else 0.5, label=f"{model} (AUC {auc:.2f})")
+        if model in others:
+            other_aucs.append(auc)
+            ax.plot(fpr, tpr, color="0.6", lw=0.7, alpha=0.7,
+                    label=None if len(other_aucs) > 1 else "variants")
+            continue
+        colour = _MODEL_COLOURS.get(model, cycle[main_models.index(model) % len(cycle)])
+        ax.plot(fpr, tpr, color=colour, lw=2.0 if model == reference else 1.4, label=f"{model} (AUC {auc:.2f})")
         if ref_spec is not None:
-            if model == reference:
-                sens, spec = _rates(y, p[ok], threshold)
-            else:
-                t = threshold_for_specificity(y, p[ok], ref_spec)
-                sens, spec = _rates(y, p[ok], t)
-            if main:
-                ax.plot(1 - spec, sens, "o", color=colour, ms=6, mec="black", mew=0.6)
+            t = threshold if model == reference else threshold_for_specificity(y, p[ok], ref_spec)
+            sens, spec = _rates(y, p[ok], t)
+            ax.plot(1 - spec, sens, "o", color=colour, ms=6, mec="black", mew=0.6)
+    if other_aucs:
+        for line in ax.get_lines():
+            if line.get_label() == "variants":
+                line.set_label(f"{len(other_aucs)} variants (AUC {min(other_aucs):.2f}–{max(other_aucs):.2f})")
     if ref_spec is not None:
         ax.axvline(1 - ref_spec, color="black", ls="--", lw=0.8,
                    label=f"matched specificity = {ref_spec:.2f}")
