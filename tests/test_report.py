@@ -265,3 +265,21 @@ def test_headless_chromium_screenshots_are_not_blank(output_dir, tmp_path):
         assert pixels.shape[:2] == (1600, 1200)
         not_white = (pixels < 0.95).any(axis=-1).mean()
         assert pixels.std() > 0.05 and not_white > 0.05, f"{report.name}: screenshot looks blank"
+
+
+def test_session_outputs_and_missing_template_space_files(tmp_path):
+    out = tmp_path / "out"
+    ents = {"subject": "07", "session": "acute"}
+    write_nifti(derivative_path(out, ents, space="model", desc="preproc", suffix="dwi", extension=".nii.gz"),
+                _img(_head(MODEL_AFFINE, MODEL_SHAPE), MODEL_AFFINE))
+    write_nifti(derivative_path(out, ents, desc="brain", suffix="mask", extension=".nii.gz"),
+                _img(_head(NATIVE_AFFINE, NATIVE_SHAPE) > 0, NATIVE_AFFINE))
+    write_json(derivative_path(out, ents, desc="lesion", suffix="measures", extension=".json"),
+               {"LesionVolume": None, "LesionSide": None, "Note": "no lesion mask was found for this participant"})
+    report = write_participant_report(out, "07", session="acute")
+    assert report == report_path(out, "07")
+    text = report.read_text()
+    assert "sub-07/figures/sub-07_ses-acute_desc-brainmask_dwi.png" in text
+    assert (out / "sub-07" / "figures" / "sub-07_ses-acute_desc-brainmask_dwi.png").is_file()
+    assert "no lesion mask was found" in text and "no registration check" in text
+    assert "without a trained ensemble" in text

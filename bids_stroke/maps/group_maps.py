@@ -180,7 +180,8 @@ def classification_groups(outcome, probability, threshold) -> np.ndarray:
     if not np.isin(y, (0, 1)).all():
         raise ValueError(f"'outcome' must be 0 (good) or 1 (poor). Got {sorted(set(y[~np.isin(y, (0, 1))]))} instead.")
     if not (np.isfinite(p).all() and np.isfinite(t).all()):
-        raise ValueError("'probability' and 'threshold' must be finite for every participant. Got missing values instead.")
+        raise ValueError("'probability' and 'threshold' must be finite for every participant. "
+                         "Got missing values instead.")
     predicted = p >= t
     poor = y == 1
     out = np.empty(y.shape, dtype=object)

@@ -474,7 +474,7 @@ def _metrics_view(metrics: pd.DataFrame) -> dict[str, Any]:
         row = [_fmt(r["model"]), _fmt(r.get("n"))]
         for m in columns[2:]:
             lo, hi = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
-            text = _fmt(r[m], 2)
+            text = f"{float(r[m]):.2f}" if pd.notna(r[m]) else "n/a"
             if lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi):
                 text += f" [{float(lo):.2f}–{float(hi):.2f}]"
             row.append(text)
