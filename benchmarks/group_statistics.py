@@ -13,7 +13,7 @@ Prints one line per measurement.
 
 Usage::
 
-    python benchmarks/statistics.py [--n 600 --models 11 --bootstrap 10000 --naive-resamples 1000]
+    python benchmarks/group_statistics.py [--n 600 --models 11 --bootstrap 10000 --naive-resamples 1000]
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Simulates a cohort (or takes a BIDS dataset), runs ``bids-stroke ... participant
   (b0/trace, brain mask, model grid, lesion measures) and registration (ANTs and warps);
 - the plain reference measured in the same run: antspyx's ``ants.registration`` with its
   default ``SyN`` settings on one subject's b0, against the tuned registration;
-- peak memory of the main process and of the largest worker.
+- peak memory (resident) of the level's processes together and of the largest one,
+  sampled every 0.2 s from /proc.
 
 Usage::
 
@@ -18,12 +19,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PREPROCESS = ("prepare_dwi", "brain_mask", "model_input", "lesion_measures")
 REGISTRATION = ("registration", "b0_to_template", "lesion_to_template")
@@ -39,6 +43,55 @@ def _node_seconds(work: Path) -> dict[str, dict[str, float]]:
         runtime = loadpkl(result).runtime
         seconds[subject][step] = float(getattr(runtime, "duration", 0.0) or 0.0)
     return seconds
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children[int(fields[1])].append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _run_and_watch(command: list[str]) -> tuple[int, float, float, float]:
+    """Run ``command``; return (exit code, wall s, peak total RSS MB, peak single-process RSS MB)."""
+    peaks = {"total": 0.0, "single": 0.0}
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def watch():
+        while proc.poll() is None:
+            sizes = [_rss_mb(pid) for pid in _descendants(proc.pid)]
+            peaks["total"] = max(peaks["total"], sum(sizes))
+            peaks["single"] = max(peaks["single"], max(sizes, default=0.0))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    watcher.join()
+    if proc.returncode:
+        print(err[-2000:], file=sys.stderr)
+    return proc.returncode, wall, peaks["total"], peaks["single"]
 
 
 def _reference_registration(bids: Path, out: Path) -> float:
@@ -72,8 +125,6 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=Path, help="folder to keep the outputs in (default: a temporary one)")
     args = parser.parse_args(argv)
 
-    from bids_stroke.cli import main as bids_stroke
-
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         bids = args.bids
@@ -84,10 +135,9 @@ def main(argv=None) -> int:
                                    seed=args.seed)
         n = len(list(bids.glob("sub-*")))
         out, work = root / "out", root / "work"
-        start = time.perf_counter()
-        code = bids_stroke([str(bids), str(out), "participant", "-w", str(work),
-                            "--nprocs", str(args.nprocs), "--skip-bids-validation"])
-        wall = time.perf_counter() - start
+        code, wall, peak_total, peak_single = _run_and_watch(
+            [sys.executable, str(ROOT / "run.py"), str(bids), str(out), "participant", "-w", str(work),
+             "--nprocs", str(args.nprocs), "--skip-bids-validation"])
         if code != 0:
             print(f"participant level failed with exit code {code}", file=sys.stderr)
             return code
@@ -98,15 +148,14 @@ def main(argv=None) -> int:
         }
         reg_only = sum(s.get("registration", 0.0) for s in steps.values()) / len(steps)
         reference = _reference_registration(bids, out)
-        peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     print(f"participant level: {n} subjects, --nprocs {args.nprocs}: {wall:.1f} s wall, "
           f"{wall / n:.1f} s per subject")
     print(f"step preprocess: {per_subject['preprocess']:.1f} s per subject (step time, all nodes)")
     print(f"step registration: {per_subject['registration']:.1f} s per subject (ANTs {reg_only:.1f} s + warps); "
           f"reference ants.registration SyN defaults {reference:.1f} s; ratio {reference / reg_only:.1f}x faster")
-    print(f"peak memory: main process {peak_self:.0f} MB, largest worker {peak_child:.0f} MB")
+    print(f"peak memory of the participant level: {peak_total:.0f} MB in all processes together, "
+          f"{peak_single:.0f} MB in the largest one")
     return 0
 
 

@@ -57,3 +57,19 @@ def isles_ds(tmp_path_factory):
     (lesion_dir / f"{ISLES_STEM}_label-lesion_mask.nii.gz").symlink_to(
         ISLES / f"{ISLES_STEM}_msk.nii.gz")
     return root
+
+
+@pytest.fixture(scope="session")
+def untrained_bundle(tmp_path_factory):
+    """A two-variant ensemble bundle with random weights, on the real 96×96×24 grid.
+
+    Enough to exercise ``--model`` (shapes, files, checksums, attention maps); its
+    probabilities mean nothing.
+    """
+    from bids_stroke.model.bundle import save_bundle
+    from bids_stroke.model.variants import build_variant
+
+    out = tmp_path_factory.mktemp("bundle") / "ensemble"
+    models = [build_variant(name, seed=i) for i, name in enumerate(("f8-g1.5", "f8-g1.5-bn"))]
+    save_bundle(models, out, threshold=0.5, cohort={"n": 0, "sites": [], "prevalence": 0.0}, seed=0)
+    return out

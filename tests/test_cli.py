@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,10 +158,11 @@ def _assert_nothing_written(bids: Path, before: dict[str, float], out: Path) -> 
         ("missing_outcome_column", ExitCode.BAD_INPUT),
         ("missing_lesion_dir", ExitCode.MISSING_INPUT),
         ("invalid_bids", ExitCode.VALIDATION_FAILED),
-        ("model_not_implemented", ExitCode.FAILURE),
+        ("model_tampered", ExitCode.BAD_INPUT),
+        ("model_missing", ExitCode.MISSING_INPUT),
     ],
 )
-def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected):
+def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected, request):
     bids, out, level, extra = dataset, tmp_path / "out", "participant", ["--skip-bids-validation"]
     dwi = bids / "sub-01" / "dwi" / "sub-01_dwi.nii.gz"
     named = None  # a file or value the error line must name
@@ -218,11 +220,16 @@ def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected):
         extra = []
         (bids / "sub-01" / "dwi" / "sub-01_badname.nii.gz").write_bytes(dwi.read_bytes())
         named = "not a valid BIDS dataset"
-    elif case == "model_not_implemented":
+    elif case == "model_tampered":
         model = tmp_path / "model"
-        model.mkdir()
+        shutil.copytree(request.getfixturevalue("untrained_bundle"), model)
+        keras_file = next(model.glob("*.keras"))
+        keras_file.write_bytes(keras_file.read_bytes() + b"tampered")
         extra += ["--model", str(model)]
-        named = "not implemented yet"
+        named = "does not match the manifest"
+    elif case == "model_missing":
+        extra += ["--model", str(tmp_path / "nomodel")]
+        named = "nomodel"
     before = _snapshot(bids) if bids.exists() else {}
     code, _, err = run_cli(capsys, bids, out, level, *extra)
     assert code == expected, err

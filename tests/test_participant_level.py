@@ -75,8 +75,8 @@ def test_workflow_graph(tmp_path, kind):
 
 
 @pytest.fixture(scope="module")
-def participant_run(simulated_cohort, tmp_path_factory):
-    """The participant level on a read-only copy of the 4-subject, 3-site cohort."""
+def participant_run(simulated_cohort, untrained_bundle, tmp_path_factory):
+    """The participant level, with --model, on a read-only copy of the 4-subject cohort."""
     tmp = tmp_path_factory.mktemp("participant")
     bids = tmp / "bids"
     shutil.copytree(simulated_cohort, bids)
@@ -84,8 +84,9 @@ def participant_run(simulated_cohort, tmp_path_factory):
         path.chmod(0o555 if path.is_dir() else 0o444)
     before = _snapshot(bids)
     out, work = tmp / "out", tmp / "work"
-    code = main([str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2"])
-    return {"bids": bids, "out": out, "work": work, "code": code, "before": before}
+    argv = [str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2", "--model", str(untrained_bundle)]
+    code = main(argv)
+    return {"bids": bids, "out": out, "work": work, "code": code, "before": before, "argv": argv}
 
 
 def test_every_participant_gets_every_derivative(participant_run):
@@ -101,6 +102,31 @@ def test_every_participant_gets_every_derivative(participant_run):
     assert description["DatasetType"] == "derivative"
     assert {row["status"] for row in _summary(out).values()} == {"done"}
     assert list((out / "logs").glob("config-*.json"))
+
+
+def test_predictions_and_attention_maps(participant_run):
+    out = participant_run["out"]
+    tpl = _template_space(out)
+    for sub_dir in sorted(out.glob("sub-*")):
+        p = sub_dir.name
+        with (sub_dir / "dwi" / f"{p}_desc-ensemble_predictions.tsv").open() as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        assert [r["model"] for r in rows] == ["f8-g1.5", "f8-g1.5-bn", "ensemble"]
+        probs = [float(r["probability_poor"]) for r in rows]
+        assert all(0 <= v <= 1 for v in probs)
+        assert probs[2] == pytest.approx(np.mean(probs[:2]), abs=1e-5)
+        assert all(int(r["prediction"]) == int(float(r["probability_poor"]) >= float(r["threshold"])) for r in rows)
+        native = nib.load(sub_dir / "dwi" / f"{p}_desc-brain_mask.nii.gz")
+        for scale in ("a1", "a2", "a3"):
+            att = nib.load(sub_dir / "dwi" / f"{p}_desc-{scale}_attention.nii.gz")
+            assert att.shape == native.shape
+            np.testing.assert_allclose(att.affine, native.affine, atol=1e-5)
+            data = np.asarray(att.dataobj)
+            assert (data >= 0).all() and data.sum() > 0
+            meta = json.loads((sub_dir / "dwi" / f"{p}_desc-{scale}_attention.json").read_text())
+            assert meta["AttentionScale"] == scale and meta["SumOnModelGrid"] == 1.0
+            tpl_map = nib.load(sub_dir / "dwi" / f"{p}_space-{tpl}_res-2_desc-{scale}_attention.nii.gz")
+            assert tpl_map.shape == nib.load(sub_dir / "dwi" / f"{p}_space-{tpl}_res-2_desc-b0_dwiref.nii.gz").shape
 
 
 def test_bids_dir_is_not_written(participant_run):
@@ -173,7 +199,7 @@ def test_rerun_with_the_same_work_dir_recomputes_nothing(participant_run):
              if k.count("/") >= 3 and "crash" not in k and "/ds_" not in k}
     assert any("/registration/" in k for k in steps)
     outputs = {p: p.read_bytes() for p in out.rglob("*.nii.gz")}
-    code = main([str(participant_run["bids"]), str(out), "participant", "-w", str(work), "--nprocs", "2"])
+    code = main(participant_run["argv"])
     assert code == ExitCode.SUCCESS
     after = {k: v for k, v in _snapshot(work).items() if k in steps}
     assert after == steps  # no step's files were rewritten

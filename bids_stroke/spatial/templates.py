@@ -26,19 +26,18 @@ original next to them.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import hashlib
 import importlib.util
 import json
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from bids_stroke.bids.derivatives import write_nifti, write_text
 from bids_stroke.errors import MissingInputError, OutputError, UsageError
 
 LOGGER = logging.getLogger(__name__)
@@ -487,30 +486,18 @@ def _write_nifti(out: Path, data: np.ndarray, affine: np.ndarray, licence: str) 
         out.parent.mkdir(parents=True, exist_ok=True)
         notice = out.parent / "NOTICE"
         if not notice.is_file():
-            _atomic_write_bytes(notice, (
+            write_text(notice, (
                 "Files in this folder are derived from the ICBM 2009c templates "
                 "(McConnell Brain Imaging Centre, Montreal Neurological Institute, McGill "
-                f"University). Licence notice of the original:\n\n{licence}\n").encode())
+                f"University). Licence notice of the original:\n\n{licence}\n"))
         img = nib.Nifti1Image(data, affine)
         img.header.set_xyzt_units("mm", "sec")
         img.set_sform(affine, code=4)
         img.set_qform(affine, code=4)
-        _atomic_write_bytes(out, img.to_bytes(), gz=True)
+        write_nifti(out, img)
     except OSError as exc:
         raise OutputError(f"Cannot write the template cache file {out}: {exc}. Set "
                           "XDG_CACHE_HOME to a writable folder.") from exc
-
-
-def _atomic_write_bytes(path: Path, raw: bytes, *, gz: bool = False) -> None:
-    if gz:
-        raw = gzip.compress(raw, compresslevel=6, mtime=0)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        tmp.write_bytes(raw)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 __all__ = ["DEFAULT_RESOLUTION", "DEFAULT_TEMPLATE", "FALLBACK_TEMPLATE", "TemplateFile",

@@ -389,7 +389,8 @@ def _save_model(model: keras.Model, path) -> Path:
 
 def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str, *, epochs: int,
                        patience: int, seed: int, batch_size: int = 16,
-                       learning_rate: float = 1e-4, model_path=None, verbose: int = 0) -> dict:
+                       learning_rate: float = 1e-4, model_path=None, verbose: int = 0,
+                       callbacks=None) -> dict:
     """Train one variant on one LOCO fold and predict its held-out participants.
 
     Splits ``fold.trainval_index`` 75:25 by site × outcome (:func:`train_validation_split`
@@ -419,6 +420,8 @@ def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str
     model_path : path-like, default=None
         If given (``.keras``), the trained model is saved there atomically.
     verbose : int, default=0
+    callbacks : list of keras.callbacks.Callback, default=None
+        Passed to :func:`train_variant` (e.g. a progress line per epoch).
 
     Returns
     -------
@@ -447,7 +450,7 @@ def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str
     result = train_variant(variant, x[train_index], y[train_index], x[validation_index],
                            y[validation_index], sides=sides[train_index], epochs=epochs,
                            patience=patience, batch_size=batch_size, learning_rate=learning_rate,
-                           seed=seed, verbose=verbose)
+                           seed=seed, verbose=verbose, callbacks=callbacks)
     probabilities = predict_probabilities(result.model, x[fold.test_index], batch_size=batch_size)
     saved = _save_model(result.model, model_path) if model_path is not None else None
     return {

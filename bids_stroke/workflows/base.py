@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bids_stroke import __version__
 from bids_stroke.bids.derivatives import check_output_dir
 from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
-from bids_stroke.bids.participants import read_participants
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
-from bids_stroke.errors import BadInputError, BidsStrokeError, ExitCode, NotImplementedStage
+from bids_stroke.errors import BadInputError, BidsStrokeError, ExitCode
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -37,14 +35,17 @@ def run(config: Config) -> None:
     """
     check_output_dir(config.bids_dir, config.output_dir)
     if config.model is not None:
-        raise NotImplementedStage(
-            f"'--model' (prediction with a trained ensemble) is not implemented yet in "
-            f"bids-stroke {__version__}; run without it."
-        )
+        from bids_stroke.model.bundle import load_bundle
+
+        bundle = load_bundle(config.model)  # checksums and safe loading, before any work
+        LOGGER.info("Model: %s (%d variants, threshold %.3f).", bundle.path, len(bundle.names),
+                    bundle.threshold)
     layout = load_layout(config.bids_dir, lesion_dir=config.lesion_dir)
     if config.analysis_level == "participant":
         run_participant_level(config, layout)
     else:
+        from bids_stroke.workflows.group import run_group_level
+
         run_group_level(config)
 
 
@@ -131,24 +132,6 @@ def report_summary(config: Config, rows: list[dict]) -> None:
 def participant_name(subject: str, session: str | None) -> str:
     """``sub-<L>`` or ``sub-<L> ses-<S>``, as the log lines name a participant."""
     return f"sub-{subject}" + (f" ses-{session}" if session else "")
-
-
-def run_group_level(config: Config) -> None:
-    """Check participants.tsv for the group level's columns."""
-    required = {
-        config.site_column: "--site-column",
-        config.outcome_column: "--outcome-column",
-    }
-    table = read_participants(config.bids_dir, required_columns=required)
-    if config.aspects_column not in table.columns:
-        LOGGER.info(
-            "participants.tsv has no '%s' column: the ASPECTS baseline will be skipped.",
-            config.aspects_column,
-        )
-    raise NotImplementedStage(
-        f"group-level training and statistics are not implemented yet in bids-stroke {__version__}: "
-        f"participants.tsv ({len(table)} rows) was checked; nothing was written."
-    )
 
 
 def check_inputs(inputs: DwiInputs) -> None:

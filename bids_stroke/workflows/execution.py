@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 from bids_stroke import errors
-from bids_stroke.bids.derivatives import init_derivatives
+from bids_stroke.bids.derivatives import init_derivatives, write_text
 from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.config import Config
 from bids_stroke.errors import BidsStrokeError
 
 os.environ.setdefault("NIPYPE_NO_ET", "1")  # no version check over the network
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notes, in the workers
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -52,7 +53,7 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     from nipype.pipeline import engine as pe
 
     from bids_stroke.spatial.templates import get_template_set
-    from bids_stroke.workflows.participant import init_participant_wf, workflow_name
+    from bids_stroke.workflows.participant import init_participant_wf
 
     templates = get_template_set(TEMPLATE, resolution=2)
     LOGGER.info("Template: %s (%s, %s).", templates.space, templates.t2w.source, templates.t2w.path)
@@ -66,11 +67,28 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     for inputs in participants:
         sub_wf = init_participant_wf(
             inputs=inputs, output_dir=config.output_dir, templates=templates,
-            omp_nthreads=omp, seed=config.random_seed,
+            omp_nthreads=omp, seed=config.random_seed, model=config.model,
         )
         workflow.add_nodes([sub_wf])
         names[sub_wf.name] = (inputs.subject, inputs.session)
 
+    LOGGER.info("Running %d participant workflow(s) with nipype's %s plugin (work folder %s).",
+                len(participants), config.nipype_plugin, config.work_dir)
+    crash_dir = run_workflow(workflow, config, _Progress(names))
+    failures = crashed_participants(crash_dir, names)
+    if config.stop_on_first_crash:
+        for name, key in names.items():
+            if key not in failures and not _finished(workflow, name):
+                failures[key] = BidsStrokeError("not run: stopped after the first crash (--stop-on-first-crash)")
+    return failures
+
+
+def run_workflow(workflow, config: Config, status_callback=None) -> Path:
+    """Run a nipype workflow with the configured plugin; return this run's crash folder.
+
+    A failing step does not raise here: the caller reads the crash files
+    (:func:`crashed_participants`, :func:`crashed_jobs`).
+    """
     crash_dir = Path(config.work_dir) / "crash" / config.run_id
     workflow.config["execution"] = {
         "crashdump_dir": str(crash_dir),
@@ -82,29 +100,36 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
         "create_report": False,
     }
     workflow.config["monitoring"] = {"enabled": False}
-    _quiet_nipype(config.verbose)
-
+    _quiet_nipype(config.verbose, config.work_dir)
     plugin_args: dict = {}
     if config.nipype_plugin in ("MultiProc", "LegacyMultiProc"):
         plugin_args["n_procs"] = config.resolved_nprocs()
         plugin_args["raise_insufficient"] = False
+        # fresh worker processes: forking a process that has loaded TensorFlow (--model)
+        # can deadlock
+        plugin_args["mp_context"] = "forkserver"
         if config.mem_gb:
             plugin_args["memory_gb"] = config.mem_gb
-    if not config.nipype_plugin.endswith("Graph"):
-        plugin_args["status_callback"] = _Progress(names)
-    else:
+    if config.nipype_plugin.endswith("Graph"):
         plugin_args["dont_resubmit_completed_jobs"] = True
-    LOGGER.info("Running %d participant workflow(s) with nipype's %s plugin (work folder %s).",
-                len(participants), config.nipype_plugin, config.work_dir)
+    elif status_callback is not None:
+        plugin_args["status_callback"] = status_callback
     try:
         workflow.run(plugin=config.nipype_plugin, plugin_args=plugin_args)
     except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
         LOGGER.debug("nipype: %s", exc)
-    failures = crashed_participants(crash_dir, names)
-    if config.stop_on_first_crash:
-        for name, key in names.items():
-            if key not in failures and not _finished(workflow, name):
-                failures[key] = BidsStrokeError("not run: stopped after the first crash (--stop-on-first-crash)")
+    return crash_dir
+
+
+def crashed_jobs(crash_dir: Path) -> dict[str, str]:
+    """Node name -> last error line, from nipype's text crash files in ``crash_dir``."""
+    failures = {}
+    for crash in sorted(crash_dir.glob("crash-*.txt")):
+        text = crash.read_text(errors="replace")
+        node = re.search(r"^Node: (\S+)", text, re.MULTILINE)
+        matches = _ERROR_LINE.findall(text)
+        reason = f"{matches[-1][0]}: {matches[-1][1].strip()}" if matches else "crashed"
+        failures[node.group(1) if node else crash.name] = reason
     return failures
 
 
@@ -180,9 +205,20 @@ class _Progress:
             LOGGER.error("%s: %s FAILED", who, node.name)
 
 
-def _quiet_nipype(verbose: int) -> None:
+def _quiet_nipype(verbose: int, work_dir: Path) -> None:
+    """nipype's own log at WARNING (INFO with -vv), here and in its worker processes.
+
+    Worker processes read nipype's configuration file, found through
+    ``NIPYPE_CONFIG_DIR``: one is written in the work folder.
+    """
     from nipype import logging as nlogging
 
-    level = logging.INFO if verbose >= 2 else logging.WARNING
+    level = "INFO" if verbose >= 2 else "WARNING"
     for name in ("nipype.workflow", "nipype.interface", "nipype.utils"):
         nlogging.getLogger(name).setLevel(level)
+    folder = Path(work_dir) / ".nipype"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(folder / "nipype.cfg", "[logging]\n" + "".join(
+        f"{key}_level = {level}\n" for key in ("workflow", "interface", "utils")
+    ) + "[execution]\ncheck_version = false\n")
+    os.environ["NIPYPE_CONFIG_DIR"] = str(folder)

@@ -10,6 +10,7 @@ from nipype.pipeline import engine as pe
 from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.interfaces.bids import DerivativesDataSink
 from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
+from bids_stroke.interfaces.model import SCALES, PredictEnsemble, attention_metadata
 from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
 from bids_stroke.spatial.templates import TemplateSet
 
@@ -29,6 +30,7 @@ def init_participant_wf(
     templates: TemplateSet,
     omp_nthreads: int = 1,
     seed: int = 0,
+    model: str | Path | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
     """Build the workflow that turns one participant's DWI into its derivatives.
@@ -46,6 +48,9 @@ def init_participant_wf(
         Threads for ANTs.
     seed : int, default=0
         Seed of ANTs' random sampling.
+    model : path-like, optional
+        A trained ensemble bundle: adds the predictions and the attention maps (native
+        grid and template space).
     name : str, optional
         Workflow name; by default :func:`workflow_name`.
 
@@ -58,7 +63,8 @@ def init_participant_wf(
     ``space-model_desc-preproc_dwi`` (+ sidecar), ``space-model_label-lesion_mask``,
     ``desc-brain_mask``, ``desc-adc_dwi`` (when available), the two ANTs transforms,
     ``space-<TPL>_res-2_label-lesion_mask``, ``space-<TPL>_res-2_desc-b0_dwiref``,
-    ``desc-lesion_measures.json``.
+    ``desc-lesion_measures.json``; with ``model``: ``desc-ensemble_predictions.tsv``,
+    ``desc-<a1|a2|a3>_attention`` and ``space-<TPL>_res-2_desc-<a1|a2|a3>_attention``.
     """
     workflow = pe.Workflow(name=name or workflow_name(inputs.subject, inputs.session))
     source = str(inputs.dwi or inputs.trace)
@@ -148,4 +154,30 @@ def init_participant_wf(
             (model_input, ds_lesion_model, [("out_lesion", "in_file")]),
             (lesion_to_template, ds_lesion_tpl, [("out_file", "in_file")]),
         ])
+    if model is not None:
+        import json
+
+        variants = [v["name"] for v in json.loads((Path(model) / "manifest.json").read_text())["variants"]]
+        predict = pe.Node(PredictEnsemble(bundle=str(model)), name="predict", n_procs=omp_nthreads)
+        ds_predictions = sink("ds_predictions", desc="ensemble", suffix="predictions", extension=".tsv")
+        workflow.connect([
+            (model_input, predict, [("out_file", "model_input")]),
+            (prepare, predict, [("trace", "reference")]),
+            (predict, ds_predictions, [("predictions", "in_file")]),
+        ])
+        for scale in SCALES:
+            meta = attention_metadata(scale, variants, model)
+            to_template = pe.Node(ApplyTransform(reference=str(templates.t2w_brain.path)),
+                                  name=f"{scale}_to_template")
+            ds_native = sink(f"ds_{scale}_attention", desc=scale, suffix="attention", extension=".nii.gz")
+            ds_template = sink(f"ds_{scale}_attention_template", space=space, res=TEMPLATE_RESOLUTION,
+                               desc=scale, suffix="attention", extension=".nii.gz")
+            ds_native.inputs.metadata = meta
+            ds_template.inputs.metadata = meta
+            workflow.connect([
+                (predict, ds_native, [(scale, "in_file")]),
+                (predict, to_template, [(scale, "in_file")]),
+                (register, to_template, [("forward", "transform")]),
+                (to_template, ds_template, [("out_file", "in_file")]),
+            ])
     return workflow

@@ -1,0 +1,243 @@
+"""Thin nipype interfaces over :mod:`bids_stroke.train` and :mod:`bids_stroke.model`.
+
+One :class:`TrainJob` per fold × variant, so that the nipype plugin spreads the jobs;
+:class:`FoldResults` runs a fold's variants on its held-out participants;
+:class:`MakeBundle` writes the final ensemble.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+from bids_stroke.bids.derivatives import write_json, write_tsv
+
+#: Columns of a job's training curve.
+CURVE_COLUMNS = ("epoch", "loss", "val_loss", "val_auc")
+
+
+def _quiet_tensorflow() -> None:
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _job_options(inputs) -> dict:
+    return {
+        "fold": inputs.fold["name"],
+        "variant": inputs.variant,
+        "seed": int(inputs.seed),
+        "epochs": int(inputs.epochs),
+        "patience": int(inputs.patience),
+        "batch_size": int(inputs.batch_size),
+        "data": inputs.data_digest,
+    }
+
+
+class _TrainJobInputSpec(BaseInterfaceInputSpec):
+    data = File(exists=True, mandatory=True, desc="the cohort's arrays (.npz)")
+    data_digest = traits.Str(mandatory=True, desc="SHA-256 of the arrays: part of the job's identity")
+    fold = traits.Dict(mandatory=True, desc="name, test_index, trainval_index, sites")
+    variant = traits.Str(mandatory=True)
+    seed = traits.Int(mandatory=True)
+    epochs = traits.Int(mandatory=True)
+    patience = traits.Int(mandatory=True)
+    batch_size = traits.Int(16, usedefault=True)
+    out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve and done-marker")
+
+
+class _TrainJobOutputSpec(TraitedSpec):
+    model = File(exists=True, desc="the trained variant (.keras, best epoch)")
+    curve = File(exists=True, desc="training curve (TSV)")
+    done = File(exists=True, desc="done-marker (JSON): options and results of the job")
+
+
+class TrainJob(SimpleInterface):
+    """Train one variant on one fold, unless its done-marker says it is already done.
+
+    The model, the training curve and, last, the done-marker are written atomically in
+    ``out_dir``: a killed run leaves either a finished job or none, and a rerun trains
+    only the jobs whose marker is missing or was made with other options.
+    """
+
+    input_spec = _TrainJobInputSpec
+    output_spec = _TrainJobOutputSpec
+
+    def _run_interface(self, runtime):
+        out = Path(self.inputs.out_dir)
+        model_path, curve_path, done_path = out / "model.keras", out / "training_curve.tsv", out / "done.json"
+        options = _job_options(self.inputs)
+        if done_path.is_file() and model_path.is_file() and curve_path.is_file():
+            done = json.loads(done_path.read_text())
+            if done.get("options") == options:
+                self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path))
+                return runtime
+
+        import keras
+        import pandas as pd
+
+        from bids_stroke.train.folds import Fold
+
+        _quiet_tensorflow()
+        from bids_stroke.train.loop import train_fold_variant
+
+        data = np.load(self.inputs.data, allow_pickle=False)
+        fold = Fold(
+            name=self.inputs.fold["name"],
+            test_index=np.asarray(self.inputs.fold["test_index"], dtype=np.int64),
+            trainval_index=np.asarray(self.inputs.fold["trainval_index"], dtype=np.int64),
+            sites=tuple(self.inputs.fold.get("sites", ())),
+        )
+        label = f"{fold.name} {self.inputs.variant}"
+
+        class _EpochLine(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                print(f"[bids-stroke] job {label}: epoch {epoch + 1}/{options['epochs']} "
+                      f"loss {logs.get('loss', float('nan')):.4f} val_loss {logs.get('val_loss', float('nan')):.4f}",
+                      file=sys.stderr, flush=True)
+
+        start = time.perf_counter()
+        result = train_fold_variant(
+            data["volumes"], data["outcomes"], data["sites"], data["sides"], fold, self.inputs.variant,
+            epochs=options["epochs"], patience=options["patience"], seed=options["seed"],
+            batch_size=options["batch_size"], model_path=model_path, callbacks=[_EpochLine()],
+        )
+        curve = pd.DataFrame([{k: row.get(k) for k in CURVE_COLUMNS} for row in _curve_rows(result["history"])],
+                             columns=list(CURVE_COLUMNS))
+        write_tsv(curve_path, curve)
+        write_json(done_path, {
+            "options": options,
+            "best_epoch": int(result["best_epoch"]),
+            "best_val_loss": float(result["best_val_loss"]),
+            "epochs_run": int(result["epochs_run"]),
+            "stopped_early": bool(result["stopped_early"]),
+            "n_train": int(len(result["train_index"])),
+            "n_validation": int(len(result["validation_index"])),
+            "seconds": round(time.perf_counter() - start, 2),
+        })
+        self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path))
+        return runtime
+
+
+def _curve_rows(history: dict) -> list[dict]:
+    n = len(history.get("epoch", []))
+    return [{key: history.get(key, [float("nan")] * n)[i] for key in CURVE_COLUMNS} for i in range(n)]
+
+
+class _FoldResultsInputSpec(BaseInterfaceInputSpec):
+    data = File(exists=True, mandatory=True, desc="the cohort's arrays (.npz)")
+    fold = traits.Dict(mandatory=True, desc="name, test_index, trainval_index, sites")
+    models = traits.List(File(exists=True), mandatory=True, desc="the fold's trained variants")
+    participants = traits.List(traits.Dict, mandatory=True,
+                               desc="per test participant: participant_id, preproc, reference, transform, source")
+    template = File(exists=True, mandatory=True, desc="template image giving the output grid")
+    space = traits.Str(mandatory=True)
+    output_dir = traits.Str(mandatory=True)
+    out_file = traits.Str(mandatory=True, desc="where the fold's predictions go (TSV)")
+
+
+class _FoldResultsOutputSpec(TraitedSpec):
+    predictions = File(exists=True, desc="held-out participants' probabilities (TSV)")
+
+
+class FoldResults(SimpleInterface):
+    """Out-of-center probabilities and attention of a fold's held-out participants.
+
+    The fold's variants run fused on each held-out participant; the ensemble attention
+    per scale is put on the participant's native grid (model-grid affine), then into
+    template space with its forward transform, and written as
+    ``sub-<L>_space-<TPL>_res-2_desc-loco<scale>_attention.nii.gz``.
+    """
+
+    input_spec = _FoldResultsInputSpec
+    output_spec = _FoldResultsOutputSpec
+
+    def _run_interface(self, runtime):
+        import keras
+        import nibabel as nib
+        import pandas as pd
+        from bids.layout import parse_file_entities
+
+        from bids_stroke.bids.derivatives import derivative_path, write_nifti
+        from bids_stroke.model.attention import attention_image, upsample_attention
+        from bids_stroke.model.ensemble import SCALES, FusedEnsemble
+        from bids_stroke.spatial.warps import apply_to_template
+
+        _quiet_tensorflow()
+        models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
+        ensemble = FusedEnsemble(models)
+        data = np.load(self.inputs.data, allow_pickle=False)
+        test_index = np.asarray(self.inputs.fold["test_index"], dtype=np.int64)
+        rows = []
+        for index, info in zip(test_index, self.inputs.participants):
+            volume = data["volumes"][index]
+            out = ensemble.predict(volume)
+            row = {"participant_id": info["participant_id"], "fold": self.inputs.fold["name"]}
+            row.update({name: float(p) for name, p in zip(out["names"], out["probability"][0])})
+            row["ensemble"] = float(out["ensemble_probability"][0])
+            rows.append(row)
+            model_img = nib.load(info["preproc"])
+            native = nib.load(info["reference"])
+            source = parse_file_entities(info["source"])
+            for scale in SCALES:
+                grid_map = upsample_attention(out["ensemble_attention"][scale][0], model_img.shape[:3])
+                native_map = attention_image(grid_map, model_img.affine, native)
+                warped = apply_to_template(native_map, info["transform"], self.inputs.template)
+                path = derivative_path(self.inputs.output_dir, source, space=self.inputs.space, res="2",
+                                       desc=f"loco{scale}", suffix="attention", extension=".nii.gz")
+                write_nifti(path, warped, {
+                    "Description": (
+                        f"Out-of-center attention {scale}: mean over the variants trained without "
+                        f"this participant's site (fold {self.inputs.fold['name']}), in template space."
+                    ),
+                    "AttentionScale": scale,
+                    "Fold": self.inputs.fold["name"],
+                    "Variants": list(out["names"]),
+                })
+        table = pd.DataFrame(rows)
+        write_tsv(self.inputs.out_file, table)
+        self._results["predictions"] = self.inputs.out_file
+        return runtime
+
+
+class _MakeBundleInputSpec(BaseInterfaceInputSpec):
+    models = traits.List(File(exists=True), mandatory=True, desc="the variants trained on everyone")
+    out_dir = traits.Str(mandatory=True, desc="the bundle folder")
+    threshold = traits.Float(0.5, usedefault=True)
+    cohort = traits.Dict(mandatory=True, desc="n, sites, prevalence")
+    seed = traits.Int(mandatory=True)
+    extra = traits.Dict(desc="training options for the manifest")
+
+
+class _MakeBundleOutputSpec(TraitedSpec):
+    manifest = File(exists=True)
+
+
+class MakeBundle(SimpleInterface):
+    """The final ensemble as a bundle usable with ``participant --model``."""
+
+    input_spec = _MakeBundleInputSpec
+    output_spec = _MakeBundleOutputSpec
+
+    def _run_interface(self, runtime):
+        import keras
+
+        from bids_stroke.model.bundle import save_bundle
+
+        models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
+        manifest = save_bundle(models, self.inputs.out_dir, threshold=self.inputs.threshold,
+                               cohort=self.inputs.cohort, seed=self.inputs.seed,
+                               extra=self.inputs.extra or None)
+        self._results["manifest"] = str(manifest)
+        return runtime

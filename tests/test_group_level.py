@@ -1,0 +1,121 @@
+"""The group level end to end on a tiny simulated cohort (3 sites, 24 participants).
+
+Two variants, two epochs: the numbers mean nothing, the plumbing is what is tested —
+folds, jobs, resumption, outputs, and the final bundle used by ``participant --model``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from bids_stroke.cli import main
+from bids_stroke.errors import ExitCode
+from bids_stroke.simulate import simulate_cohort
+
+VARIANTS = ("f8-g1.5", "f8-g1.5-bn")
+GROUP_OPTIONS = ["--variants", *VARIANTS, "--max-epochs", "2", "--patience", "2", "--bootstrap", "200",
+                 "--nprocs", "2", "--random-seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def group_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("group")
+    bids = simulate_cohort(tmp / "bids", n_subjects=24, n_sites=3, seed=11, downsample=4)
+    out, work = tmp / "out", tmp / "work"
+    code = main([str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2", "--skip-bids-validation"])
+    assert code == ExitCode.SUCCESS
+    code = main([str(bids), str(out), "group", "-w", str(work), *GROUP_OPTIONS])
+    return {"bids": bids, "out": out, "work": work, "code": code, "tmp": tmp}
+
+
+def _predictions(out):
+    return pd.read_csv(out / "group" / "desc-loco_predictions.tsv", sep="\t", dtype={"participant_id": str})
+
+
+def test_group_run_writes_every_output(group_run):
+    out = group_run["out"]
+    assert group_run["code"] == ExitCode.SUCCESS
+    pred = _predictions(out)
+    assert len(pred) == 24 and pred["participant_id"].is_unique
+    assert list(pred.columns[:4]) == ["participant_id", "site", "fold", "outcome"]
+    for column in (*VARIANTS, "ensemble", "lr_volume"):
+        assert pred[column].between(0, 1).all(), column
+    # out-of-center: each participant is predicted by the fold that held out its site
+    assert (pred["fold"] == pred["site"]).all()
+    assert (pred["ensemble"] - pred[list(VARIANTS)].mean(axis=1)).abs().max() < 1e-5
+    for name in ("desc-loco_metrics.tsv", "desc-comparisons_stats.tsv", "desc-cohort_table.tsv"):
+        assert (out / "group" / name).is_file(), name
+    metrics = pd.read_csv(out / "group" / "desc-loco_metrics.tsv", sep="\t")
+    assert {"ensemble", "lr_volume", *VARIANTS} <= set(metrics.iloc[:, 0])
+    # each job: model, training curve, done-marker
+    sites = sorted(pred["site"].unique())
+    for site in sites:
+        for variant in VARIANTS:
+            job = out / "models" / "loco" / f"fold-{site}" / variant
+            assert {p.name for p in job.iterdir()} >= {"model.keras", "training_curve.tsv", "done.json"}
+            with (job / "training_curve.tsv").open() as fh:
+                assert next(csv.reader(fh, delimiter="\t")) == ["epoch", "loss", "val_loss", "val_auc"]
+            done = json.loads((job / "done.json").read_text())
+            assert done["options"]["fold"] == site and done["options"]["epochs"] == 2
+    # out-of-center attention in template space, for every participant and scale
+    for pid in pred["participant_id"]:
+        maps = sorted((out / pid / "dwi").glob(f"{pid}_space-*_res-2_desc-loco*_attention.nii.gz"))
+        assert [m.name.split("desc-")[1].split("_")[0] for m in maps] == ["locoa1", "locoa2", "locoa3"]
+    manifest = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())
+    assert [v["name"] for v in manifest["variants"]] == list(VARIANTS)
+    assert manifest["cohort"]["n"] == 24 and manifest["seed"] == 7
+
+
+def test_final_bundle_predicts_new_participants(group_run, tmp_path):
+    bids, out = group_run["bids"], group_run["out"]
+    new_out = tmp_path / "new"
+    code = main([str(bids), str(new_out), "participant", "-w", str(group_run["work"]), "--participant-label", "001",
+                 "--model", str(out / "models" / "ensemble"), "--skip-bids-validation"])
+    assert code == ExitCode.SUCCESS
+    rows = pd.read_csv(new_out / "sub-001" / "dwi" / "sub-001_desc-ensemble_predictions.tsv", sep="\t")
+    assert list(rows["model"]) == [*VARIANTS, "ensemble"]
+
+
+def test_killed_run_resumes_with_the_same_predictions(group_run, tmp_path):
+    """Jobs without a done-marker (a killed run) are trained again, the others reused."""
+    out = tmp_path / "out"
+    shutil.copytree(group_run["out"], out)
+    reference = _predictions(out)
+    unfinished = sorted((out / "models" / "loco").glob("fold-*"))[0] / VARIANTS[1]
+    finished = sorted((out / "models" / "loco").glob("fold-*"))[-1] / VARIANTS[0]
+    shutil.rmtree(unfinished)
+    (out / "group" / "desc-loco_predictions.tsv").unlink()
+    kept = (finished / "model.keras").stat().st_mtime_ns
+    code = main([str(group_run["bids"]), str(out), "group", "-w", str(tmp_path / "fresh_work"), *GROUP_OPTIONS])
+    assert code == ExitCode.SUCCESS
+    assert (unfinished / "done.json").is_file()
+    assert (finished / "model.keras").stat().st_mtime_ns == kept  # not retrained
+    pd.testing.assert_frame_equal(_predictions(out), reference, check_exact=False, atol=1e-6)
+
+
+def test_single_site_is_refused(group_run, tmp_path, capsys):
+    bids = tmp_path / "bids"
+    shutil.copytree(group_run["bids"], bids)
+    table = pd.read_csv(bids / "participants.tsv", sep="\t", dtype=str)
+    table["site"] = "site01"
+    table.to_csv(bids / "participants.tsv", sep="\t", index=False)
+    code = main([str(bids), str(group_run["out"]), "group", "-w", str(tmp_path / "w"), *GROUP_OPTIONS])
+    assert code == ExitCode.BAD_INPUT
+    assert "participants.tsv" in capsys.readouterr().err
+
+
+def test_bad_mrs_values_are_refused(group_run, tmp_path, capsys):
+    bids = tmp_path / "bids"
+    shutil.copytree(group_run["bids"], bids)
+    table = pd.read_csv(bids / "participants.tsv", sep="\t", dtype=str)
+    table.loc[0, "mrs"] = "2.5"
+    table.to_csv(bids / "participants.tsv", sep="\t", index=False)
+    code = main([str(bids), str(group_run["out"]), "group", "-w", str(tmp_path / "w"), *GROUP_OPTIONS])
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT
+    assert "mRS grades 0-6" in err and "2.5" in err
