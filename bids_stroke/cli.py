@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(default: 10000)")
 
     other = parser.add_argument_group("other")
+    other.add_argument(*_flags("reports-only"), action="store_true",
+                       help="only regenerate the HTML reports and figures from existing outputs")
     other.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: even more)")
     return parser
 
@@ -281,6 +284,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         variants=list(dict.fromkeys(opts.variants)),
         bootstrap=opts.bootstrap,
         verbose=opts.verbose,
+        reports_only=opts.reports_only,
     )
 
 
@@ -301,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv : sequence of str, default=None
         Arguments without the program name; None means ``sys.argv[1:]``.
     """
+    os.environ.setdefault("NIPYPE_NO_ET", "1")  # nipype: no version check over the network
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow: no C++ start-up notes
     parser = build_parser()
     try:
         opts = parser.parse_args(argv)

@@ -117,6 +117,9 @@ class Config:
         Bootstrap resamples for the 95 % confidence intervals (0 disables them).
     verbose : int, default=0
         Logging verbosity (0 = INFO, >= 1 = DEBUG).
+    reports_only : bool, default=False
+        Only regenerate the HTML reports and figures from the outputs already in
+        OUTPUT_DIR (nothing is recomputed).
     run_id : str
         Identifier of this run (UTC time stamp and a random suffix), in the names of the
         files written to ``logs/``.
@@ -148,6 +151,7 @@ class Config:
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
     bootstrap: int = 10000
     verbose: int = 0
+    reports_only: bool = False
     run_id: str = field(default_factory=lambda: new_run_id())
 
     def resolved_nprocs(self) -> int:

@@ -242,11 +242,12 @@ def test_bad_input_exit_codes(capsys, tmp_path, dataset, case, expected, request
         assert not out.exists(), "OUTPUT_DIR was created"
 
 
-def test_group_level_checks_participants_then_stops(capsys, dataset, tmp_path):
+def test_group_level_needs_participant_outputs(capsys, dataset, tmp_path):
     code, _, err = run_cli(capsys, dataset, tmp_path / "out", "group")
-    assert code == ExitCode.FAILURE
-    assert "ASPECTS baseline will be skipped" in err
-    assert "not implemented yet" in _error_lines(err)[0]
+    assert code == ExitCode.BAD_INPUT
+    assert "sub-01 excluded: no participant-level outputs" in err  # listed one by one
+    assert "no participant has both an outcome and participant-level outputs" in _error_lines(err)[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_trace_without_b_value_is_bad_input(capsys, tmp_path):

@@ -1,8 +1,4 @@
-"""The command line on simulated cohorts: sessions, selection, and the group level's checks.
-
-In this version the group level stops (exit 1, "not implemented yet") once
-participants.tsv is checked, writing nothing.
-"""
+"""The command line on simulated cohorts: sessions, selection, and the group level's checks."""
 
 from __future__ import annotations
 
@@ -43,8 +39,8 @@ def test_participant_level_with_sessions_and_selection(simulated_cohort_session,
 def test_group_level_on_a_simulated_cohort(simulated_cohort, tmp_path, capsys):
     code = main([str(simulated_cohort), str(tmp_path / "o"), "group"])
     err = capsys.readouterr().err
-    assert code == ExitCode.FAILURE
-    assert "participants.tsv (4 rows) was checked" in err
+    assert code == ExitCode.BAD_INPUT
+    assert err.count("excluded: no participant-level outputs") == 4
     code = main([str(simulated_cohort), str(tmp_path / "o"), "group", "--outcome-column", "mrs90"])
     err = capsys.readouterr().err
     assert code == ExitCode.BAD_INPUT and "mrs90" in err and "--outcome-column" in err

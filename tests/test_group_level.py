@@ -66,6 +66,10 @@ def test_group_run_writes_every_output(group_run):
     for pid in pred["participant_id"]:
         maps = sorted((out / pid / "dwi").glob(f"{pid}_space-*_res-2_desc-loco*_attention.nii.gz"))
         assert [m.name.split("desc-")[1].split("_")[0] for m in maps] == ["locoa1", "locoa2", "locoa3"]
+    # group maps (per scale x hemisphere, lesion probability) and the reports
+    assert list((out / "group").glob("space-*_res-2_hemi-*_desc-a1_attention.nii.gz"))
+    assert list((out / "group").glob("space-*_res-2_hemi-*_label-lesion_desc-all_probseg.nii.gz"))
+    assert (out / "group.html").is_file() and (out / "logs" / "CITATION.md").is_file()
     manifest = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())
     assert [v["name"] for v in manifest["variants"]] == list(VARIANTS)
     assert manifest["cohort"]["n"] == 24 and manifest["seed"] == 7

@@ -129,6 +129,18 @@ def test_predictions_and_attention_maps(participant_run):
             assert tpl_map.shape == nib.load(sub_dir / "dwi" / f"{p}_space-{tpl}_res-2_desc-b0_dwiref.nii.gz").shape
 
 
+def test_reports_and_reports_only(participant_run):
+    out, work = participant_run["out"], participant_run["work"]
+    reports = sorted(out.glob("sub-*.html"))
+    assert [r.stem for r in reports] == sorted(p.name for p in participant_run["bids"].glob("sub-*"))
+    before = {p: p.read_bytes() for p in reports}
+    steps = _snapshot(work)
+    code = main([*participant_run["argv"], "--reports-only"])
+    assert code == ExitCode.SUCCESS
+    assert {p: p.read_bytes() for p in reports} == before  # the same reports
+    assert _snapshot(work) == steps  # nothing recomputed
+
+
 def test_bids_dir_is_not_written(participant_run):
     assert _snapshot(participant_run["bids"]) == participant_run["before"]
 

@@ -34,6 +34,13 @@ def run(config: Config) -> None:
         With the exit code of the first check that failed.
     """
     check_output_dir(config.bids_dir, config.output_dir)
+    if config.reports_only:
+        from bids_stroke.report import write_reports
+
+        subjects = config.participant_label or None
+        for report in write_reports(config.output_dir, subjects=subjects):
+            LOGGER.info("Report: %s", report)
+        return
     if config.model is not None:
         from bids_stroke.model.bundle import load_bundle
 
@@ -103,6 +110,11 @@ def run_participant_level(config: Config, layout) -> None:
         for subject, session in selected
     ]
     report_summary(config, rows)
+    from bids_stroke.report import write_participant_report
+
+    for inputs in checked:
+        if (inputs.subject, inputs.session) not in failures:
+            LOGGER.info("Report: %s", write_participant_report(config.output_dir, inputs.subject, inputs.session))
     if failures:
         codes = {int(exc.exit_code) for exc in failures.values()}
         first_key = next(key for key in selected if key in failures)

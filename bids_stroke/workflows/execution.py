@@ -21,8 +21,6 @@ from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.config import Config
 from bids_stroke.errors import BidsStrokeError
 
-os.environ.setdefault("NIPYPE_NO_ET", "1")  # no version check over the network
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up notes, in the workers
 
 LOGGER = logging.getLogger("bids_stroke")
 

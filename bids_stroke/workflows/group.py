@@ -30,6 +30,9 @@ LOGGER = logging.getLogger("bids_stroke")
 #: Name of the pseudo-fold that trains the final ensemble on every participant.
 FINAL = "all"
 
+#: The template (as the participant level asks for it).
+TEMPLATE = "MNI152NLin2009cAsym"
+
 
 @dataclass
 class GroupInputs:
@@ -256,7 +259,7 @@ def run_group_level(config: Config) -> None:
     from bids_stroke.stats.baselines import add_loco_baselines
     from bids_stroke.stats.tables import write_group_statistics
     from bids_stroke.train.folds import check_fold_outcomes, loco_folds
-    from bids_stroke.workflows.execution import TEMPLATE, crashed_jobs, run_workflow
+    from bids_stroke.workflows.execution import crashed_jobs, run_workflow
 
     inputs = collect_group_inputs(config)
     table = inputs.table
@@ -307,7 +310,38 @@ def run_group_level(config: Config) -> None:
     )
     for path in paths.values():
         LOGGER.info("Wrote %s", path)
+    maps = write_loco_maps(config, table, predictions, inputs.space, template)
+    LOGGER.info("Wrote %d group maps in %s", len(maps), Path(config.output_dir) / "group")
+    from bids_stroke.report import write_reports
+
+    for report in write_reports(config.output_dir):
+        LOGGER.info("Report: %s", report)
     LOGGER.info("Final ensemble: %s", Path(config.output_dir) / "models" / "ensemble")
+
+
+def write_loco_maps(config: Config, table: pd.DataFrame, predictions: pd.DataFrame, space: str, template):
+    """Group attention and lesion-probability maps from the out-of-center attention."""
+    from bids.layout import parse_file_entities
+
+    from bids_stroke.maps import write_group_maps
+    from bids_stroke.spatial.templates import get_template
+
+    rows = []
+    merged = table.merge(predictions[["participant_id", "ensemble"]], on="participant_id")
+    for _, row in merged.iterrows():
+        source = parse_file_entities(row["source"])
+        entry = {"participant_id": row["participant_id"], "outcome": row["outcome"],
+                 "probability": row["ensemble"], "threshold": 0.5, "side": row["side"],
+                 "lesion": str(derivative_path(config.output_dir, source, space=space, res="2", label="lesion",
+                                               suffix="mask", extension=".nii.gz"))}
+        for scale in ("a1", "a2", "a3"):
+            entry[f"attention_{scale}"] = str(derivative_path(
+                config.output_dir, source, space=space, res="2", desc=f"loco{scale}", suffix="attention",
+                extension=".nii.gz"))
+        rows.append(entry)
+    mask = get_template(TEMPLATE, resolution=2, suffix="mask", desc="brain").path
+    return write_group_maps(config.output_dir, pd.DataFrame(rows), space=space, mask=mask,
+                            metadata={"Variants": list(config.variants), "Source": "out-of-center attention"})
 
 
 def assemble_predictions(config: Config, table: pd.DataFrame, folds: list) -> pd.DataFrame:
