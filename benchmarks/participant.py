@@ -103,7 +103,7 @@ def _reference_registration(bids: Path, out: Path) -> float:
     from bids_stroke.spatial.registration import to_ants
     from bids_stroke.spatial.templates import get_template_set
 
-    first = sorted(out.glob("sub-*"))[0].name
+    first = sorted(p for p in out.glob("sub-*") if p.is_dir())[0].name
     work_b0 = sorted(Path(out).parent.glob(f"work/participant_wf/sub_{first[4:]}_wf/prepare_dwi/*.nii.gz"))
     reference = next(p for p in work_b0 if p.name in ("b0.nii.gz", "trace.nii.gz"))
     mask = nib.load(next(out.glob(f"{first}/**/*_desc-brain_mask.nii.gz")))

@@ -107,7 +107,7 @@ def test_every_participant_gets_every_derivative(participant_run):
 def test_predictions_and_attention_maps(participant_run):
     out = participant_run["out"]
     tpl = _template_space(out)
-    for sub_dir in sorted(out.glob("sub-*")):
+    for sub_dir in sorted(p for p in out.glob("sub-*") if p.is_dir()):
         p = sub_dir.name
         with (sub_dir / "dwi" / f"{p}_desc-ensemble_predictions.tsv").open() as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
@@ -184,7 +184,7 @@ def test_template_lesion_overlaps_ground_truth(participant_run, simulated_cohort
     tpl = _template_space(out)
     inter = total = 0
     dices = {}
-    for sub_dir in sorted(out.glob("sub-*")):
+    for sub_dir in sorted(p for p in out.glob("sub-*") if p.is_dir()):
         sub = sub_dir.name[4:]
         truth = load_truth(simulated_cohort, sub)
         ours = nib.load(sub_dir / "dwi" / f"sub-{sub}_space-{tpl}_res-2_label-lesion_mask.nii.gz")

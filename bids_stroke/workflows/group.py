@@ -312,10 +312,10 @@ def run_group_level(config: Config) -> None:
         LOGGER.info("Wrote %s", path)
     maps = write_loco_maps(config, table, predictions, inputs.space, template)
     LOGGER.info("Wrote %d group maps in %s", len(maps), Path(config.output_dir) / "group")
-    from bids_stroke.report import write_reports
+    from bids_stroke.report import write_citation, write_group_report
 
-    for report in write_reports(config.output_dir):
-        LOGGER.info("Report: %s", report)
+    write_citation(config.output_dir)
+    LOGGER.info("Report: %s", write_group_report(config.output_dir))
     LOGGER.info("Final ensemble: %s", Path(config.output_dir) / "models" / "ensemble")
 
 
