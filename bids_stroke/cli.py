@@ -29,7 +29,7 @@ LOGGER = logging.getLogger("bids_stroke")
 EXIT_CODES_HELP = """\
 exit codes (BIDS execution specification):
   0   success
-  1   other failure (including a stage that this version does not provide yet)
+  1   other failure (e.g. a processing step that failed)
   16  BIDS validation failed
   17  unknown analysis level
   18  the participant/session filters selected no data

@@ -32,12 +32,6 @@ class BidsStrokeError(Exception):
     exit_code: ExitCode = ExitCode.FAILURE
 
 
-class NotImplementedStage(BidsStrokeError, NotImplementedError):
-    """A stage or option that this version does not provide yet (exit 1)."""
-
-    exit_code = ExitCode.FAILURE
-
-
 class BidsValidationError(BidsStrokeError):
     """The input dataset failed BIDS validation (exit 16)."""
 
