@@ -12,7 +12,8 @@ and epochs, and prints one line per measurement:
 
 Usage::
 
-    python benchmarks/group_small.py --n-subjects 96 --n-sites 4 --epochs 10
+    python benchmarks/group_small.py --n-subjects 96 --n-sites 4 --epochs 10 \
+        --lesions /data/soop/lesions --participants /data/soop/participants.tsv
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=["f8-g1.5", "f16-g2"])
     parser.add_argument("--nprocs", type=int, default=2)
     parser.add_argument("--downsample", type=int, default=2, help="simulator's in-plane downsampling")
+    parser.add_argument("--lesions", type=Path, help="folder of SOOP masks (more than the 40 shipped)")
+    parser.add_argument("--participants", type=Path, help="the SOOP participants.tsv that goes with --lesions")
     parser.add_argument("--keep", type=Path, help="folder to keep everything in")
     args = parser.parse_args(argv)
 
@@ -64,7 +67,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         bids = simulate_cohort(root / "bids", n_subjects=args.n_subjects, n_sites=args.n_sites, seed=0,
-                               downsample=args.downsample)
+                               downsample=args.downsample, lesions_dir=args.lesions,
+                               participants_tsv=args.participants)
         out, work = root / "out", root / "work"
         code, part_wall, _, _ = _run_and_watch(
             [sys.executable, str(ROOT / "run.py"), str(bids), str(out), "participant", "-w", str(work),
