@@ -27,6 +27,7 @@ from .lesion import (
 from .normalize import normalize_intensity
 
 __all__ = [
+    "voxel_sizes",
     "ADC_MAX",
     "BILATERAL_FRACTION",
     "MODEL_SHAPE",

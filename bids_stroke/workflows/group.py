@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bids_stroke.bids.derivatives import atomic_output, derivative_path, init_derivatives, write_json, write_tsv
+from bids_stroke.bids.derivatives import atomic_output, derivative_path, init_derivatives, write_tsv
 from bids_stroke.bids.participants import read_participants
 from bids_stroke.config import Config
 from bids_stroke.errors import BadInputError, BidsStrokeError
