@@ -24,10 +24,6 @@ from nipype.interfaces.base import (
 
 from bids_stroke.bids.derivatives import write_json, write_tsv
 
-#: Columns of a job's training curve.
-CURVE_COLUMNS = ("epoch", "loss", "val_loss", "val_auc")
-
-
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
@@ -89,7 +85,7 @@ class TrainJob(SimpleInterface):
         from bids_stroke.train.folds import Fold
 
         _quiet_tensorflow()
-        from bids_stroke.train.loop import train_fold_variant
+        from bids_stroke.train.loop import CURVE_COLUMNS, curve_rows, train_fold_variant
 
         data = np.load(self.inputs.data, allow_pickle=False)
         fold = Fold(
@@ -113,8 +109,7 @@ class TrainJob(SimpleInterface):
             epochs=options["epochs"], patience=options["patience"], seed=options["seed"],
             batch_size=options["batch_size"], model_path=model_path, callbacks=[_EpochLine()],
         )
-        curve = pd.DataFrame([{k: row.get(k) for k in CURVE_COLUMNS} for row in _curve_rows(result["history"])],
-                             columns=list(CURVE_COLUMNS))
+        curve = pd.DataFrame(curve_rows(result["history"]), columns=list(CURVE_COLUMNS))
         write_tsv(curve_path, curve)
         write_json(done_path, {
             "options": options,
@@ -128,11 +123,6 @@ class TrainJob(SimpleInterface):
         })
         self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path))
         return runtime
-
-
-def _curve_rows(history: dict) -> list[dict]:
-    n = len(history.get("epoch", []))
-    return [{key: history.get(key, [float("nan")] * n)[i] for key in CURVE_COLUMNS} for i in range(n)]
 
 
 class _FoldResultsInputSpec(BaseInterfaceInputSpec):

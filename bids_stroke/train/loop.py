@@ -244,9 +244,13 @@ class TrainResult:
 
     def curve(self) -> list[dict]:
         """The training curve, one dict per epoch with :data:`CURVE_COLUMNS`."""
-        n = len(self.history.get("epoch", []))
-        return [{key: self.history.get(key, [math.nan] * n)[i] for key in CURVE_COLUMNS}
-                for i in range(n)]
+        return curve_rows(self.history)
+
+
+def curve_rows(history: dict) -> list[dict]:
+    """A training history as curve rows, one dict per epoch with :data:`CURVE_COLUMNS`."""
+    n = len(history.get("epoch", []))
+    return [{key: history.get(key, [math.nan] * n)[i] for key in CURVE_COLUMNS} for i in range(n)]
 
 
 def compile_for_training(model: keras.Model, learning_rate: float = 1e-4) -> keras.Model:
