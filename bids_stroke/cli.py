@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_stroke import __version__
-from bids_stroke.config import ANALYSIS_LEVELS, NIPYPE_PLUGINS, VARIANT_NAMES, Config
+from bids_stroke.config import ANALYSIS_LEVELS, NIPYPE_PLUGINS, TRAIN_PRECISIONS, VARIANT_NAMES, Config
 from bids_stroke.errors import (
     BidsStrokeError,
     ExitCode,
@@ -216,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(*_flags("variants"), nargs="+", choices=VARIANT_NAMES, default=list(VARIANT_NAMES),
                        metavar="NAME",
                        help="variants to train and ensemble: " + ", ".join(VARIANT_NAMES) + " (default: all)")
+    group.add_argument(*_flags("train-precision"), choices=TRAIN_PRECISIONS, default="auto",
+                       help="compute precision of network levels 2-5 during training; the weights "
+                       "and the saved models stay float32. auto: bfloat16 on CPUs with AMX or "
+                       "AVX-512 BF16 and on GPUs of compute capability >= 8.0, else float32 "
+                       "(default: auto)")
     group.add_argument(*_flags("bootstrap"), type=_non_negative_int, default=10000, metavar="N",
                        help="bootstrap resamples for 95%% confidence intervals; 0 disables them "
                        "(default: 10000)")
@@ -282,6 +287,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         max_epochs=opts.max_epochs,
         patience=opts.patience,
         variants=list(dict.fromkeys(opts.variants)),
+        train_precision=opts.train_precision,
         bootstrap=opts.bootstrap,
         verbose=opts.verbose,
         reports_only=opts.reports_only,
@@ -307,6 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     os.environ.setdefault("NIPYPE_NO_ET", "1")  # nipype: no version check over the network
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow: no C++ start-up notes
+    # TensorFlow's oneDNN kernels train the 3D convolutions about 10x faster than its
+    # portable Eigen ones on x86 CPUs; on by default on Linux x86, made explicit here.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     parser = build_parser()
     try:
         opts = parser.parse_args(argv)

@@ -38,6 +38,9 @@ VARIANT_NAMES = (
 )
 
 #: nipype execution plugins accepted by ``--nipype-plugin``.
+#: Values of ``--train-precision`` (see :mod:`bids_stroke.train.precision`).
+TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")
+
 NIPYPE_PLUGINS = (
     "Linear",
     "MultiProc",
@@ -113,6 +116,10 @@ class Config:
         Early stopping: epochs without improvement of the validation loss.
     variants : list of str, default=all eight
         Which variants of :data:`VARIANT_NAMES` to train and ensemble.
+    train_precision : {"auto", "float32", "bfloat16"}, default="auto"
+        Compute precision of levels 2–5 of the network during training
+        (:mod:`bids_stroke.train.precision`); ``auto`` = bfloat16 where the hardware
+        computes it natively.
     bootstrap : int, default=10000
         Bootstrap resamples for the 95 % confidence intervals (0 disables them).
     verbose : int, default=0
@@ -149,6 +156,7 @@ class Config:
     max_epochs: int = 150
     patience: int = 30
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
+    train_precision: str = "auto"
     bootstrap: int = 10000
     verbose: int = 0
     reports_only: bool = False

@@ -174,3 +174,20 @@ def test_one_fold_variant_job(tmp_path):
     lopsided[0] = 1
     with pytest.raises(BadInputError, match="at least 2"):
         train_fold_variant(volumes, lopsided, sites, sides, fold, VARIANT, epochs=1, patience=1, seed=0)
+
+
+def test_bfloat16_training_learns_and_returns_a_float32_model(data):
+    x, y, xv, yv = data
+    result = train_variant(VARIANT, x, y, xv, yv, epochs=6, patience=3, batch_size=8,
+                           learning_rate=1e-3, seed=2, precision="bfloat16")
+    assert {layer.compute_dtype for layer in result.model.layers} == {"float32"}
+    p = predict_probabilities(result.model, xv)
+    assert roc_auc_score(yv, p) >= 0.9
+    # the returned float32 model holds the best epoch's weights: its validation loss is the
+    # recorded best up to the rounding of bfloat16 activations during training
+    assert _bce(yv, p) == pytest.approx(result.best_val_loss, rel=0.05, abs=1e-3)
+    again = train_variant(VARIANT, x, y, xv, yv, epochs=2, patience=3, batch_size=8,
+                          learning_rate=1e-3, seed=2, precision="bfloat16")
+    twice = train_variant(VARIANT, x, y, xv, yv, epochs=2, patience=3, batch_size=8,
+                          learning_rate=1e-3, seed=2, precision="bfloat16")
+    assert np.array_equal(predict_probabilities(again.model, xv), predict_probabilities(twice.model, xv))

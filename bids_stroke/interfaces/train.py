@@ -36,6 +36,7 @@ def _job_options(inputs) -> dict:
         "epochs": int(inputs.epochs),
         "patience": int(inputs.patience),
         "batch_size": int(inputs.batch_size),
+        "precision": inputs.precision,
         "data": inputs.data_digest,
     }
 
@@ -49,6 +50,8 @@ class _TrainJobInputSpec(BaseInterfaceInputSpec):
     epochs = traits.Int(mandatory=True)
     patience = traits.Int(mandatory=True)
     batch_size = traits.Int(16, usedefault=True)
+    precision = traits.Enum("float32", "bfloat16", usedefault=True,
+                            desc="compute precision of levels 2-5 during training")
     out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve and done-marker")
 
 
@@ -108,6 +111,7 @@ class TrainJob(SimpleInterface):
             data["volumes"], data["outcomes"], data["sites"], data["sides"], fold, self.inputs.variant,
             epochs=options["epochs"], patience=options["patience"], seed=options["seed"],
             batch_size=options["batch_size"], model_path=model_path, callbacks=[_EpochLine()],
+            precision=options["precision"],
         )
         curve = pd.DataFrame(curve_rows(result["history"]), columns=list(CURVE_COLUMNS))
         write_tsv(curve_path, curve)

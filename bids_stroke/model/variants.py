@@ -46,6 +46,17 @@ f16-g2-bn      16, 32, 64, 128, 256    yes          2,973,017     2.500
 All eight: 10.304 GFLOP per image (the bottleneck widths are half the incoming width:
 4, 6, 10, 14 for ``f8-g1.5-bn``).
 
+Mixed precision
+---------------
+``precision="bfloat16"`` builds the convolutions and poolings of levels 2–5
+(:data:`BFLOAT16_FROM_LEVEL`) with Keras' ``mixed_bfloat16`` policy: they compute in
+bfloat16 while their weights stay float32; level 1, the attention, the dropout and the
+output unit compute in float32. Level 1 stays float32 because its convolution has one
+input channel: it is limited by memory traffic, not arithmetic, and measured slower in
+bfloat16 (the cast costs more than the narrower arithmetic saves). The weights of both
+precisions have the same names, shapes and dtype, so a model trained in bfloat16 is saved
+and used for inference as a float32 model (:func:`build_variant` + ``set_weights``).
+
 Input shapes other than 96×96×24 work when the in-plane sizes are multiples of 16 and
 the slice count a multiple of 8 (the tests use 32×32×8 and 32×32×16 volumes to stay fast).
 """
@@ -62,8 +73,10 @@ from bids_stroke.config import VARIANT_NAMES
 from .layers import PCAttention
 
 __all__ = [
+    "BFLOAT16_FROM_LEVEL",
     "INPUT_SHAPE",
     "POOL_SIZES",
+    "PRECISIONS",
     "VARIANTS",
     "VariantSpec",
     "build_variant",
@@ -77,6 +90,12 @@ INPUT_SHAPE = (96, 96, 24, 1)
 
 #: Max-pooling after levels 1–4.
 POOL_SIZES = ((2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1))
+
+#: Compute precisions of :func:`build_variant`.
+PRECISIONS = ("float32", "bfloat16")
+
+#: First level computing in bfloat16 when ``precision="bfloat16"``.
+BFLOAT16_FROM_LEVEL = 2
 
 #: Levels whose outputs are the local features of a1, a2, a3 (1-based).
 ATTENTION_LEVELS = (3, 4, 5)
@@ -158,7 +177,8 @@ def _get_spec(name: str) -> VariantSpec:
     return VARIANTS[name]
 
 
-def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0) -> keras.Model:
+def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0,
+                  precision: str = "float32") -> keras.Model:
     """Build one variant of the attention CNN with seeded initial weights.
 
     Parameters
@@ -169,6 +189,9 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0) -> keras
         Model input (in-plane, in-plane, slices, channel); see :func:`check_input_shape`.
     seed : int, default=0
         Seed of the initial weights and of the dropout.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Compute precision of levels 2–5 (see "Mixed precision" above); the weights, the
+        inputs and the outputs are float32 either way.
 
     Returns
     -------
@@ -186,6 +209,8 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0) -> keras
     """
     spec = _get_spec(name)
     shape = check_input_shape(input_shape)
+    if precision not in PRECISIONS:
+        raise ValueError(f"'precision' must be one of {', '.join(PRECISIONS)}. Got {precision!r} instead.")
     counter = iter(range(1_000_000))
 
     def init():
@@ -198,29 +223,32 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0) -> keras
     x = inputs
     local = []
     for level in range(1, 6):
+        low = precision == "bfloat16" and level >= BFLOAT16_FROM_LEVEL
+        dtype = "mixed_bfloat16" if low else "float32"
         bottleneck = spec.bottleneck_width(level)
         if bottleneck:
             x = keras.layers.Conv3D(bottleneck, 1, activation="relu", kernel_initializer=init(),
-                                    name=f"level{level}_bottleneck")(x)
+                                    name=f"level{level}_bottleneck", dtype=dtype)(x)
         for index in range(1, spec.convs_per_level[level - 1] + 1):
             x = keras.layers.Conv3D(spec.widths[level - 1], 3, padding="same", activation="relu",
-                                    kernel_initializer=init(), name=f"level{level}_conv{index}")(x)
+                                    kernel_initializer=init(), name=f"level{level}_conv{index}",
+                                    dtype=dtype)(x)
         if level in ATTENTION_LEVELS:
             local.append(x)
         if level <= len(POOL_SIZES):
-            x = keras.layers.MaxPooling3D(POOL_SIZES[level - 1], name=f"level{level}_pool")(x)
-    global_feature = keras.layers.GlobalAveragePooling3D(name="global_feature")(local[-1])
+            x = keras.layers.MaxPooling3D(POOL_SIZES[level - 1], name=f"level{level}_pool", dtype=dtype)(x)
+    global_feature = keras.layers.GlobalAveragePooling3D(name="global_feature", dtype="float32")(local[-1])
 
     attended, maps = [], {}
     for scale, features in enumerate(local, start=1):
         g_s, a = PCAttention(kernel_initializer=glorot(), u_initializer=glorot(),
-                             name=f"attention{scale}")([features, global_feature])
+                             name=f"attention{scale}", dtype="float32")([features, global_feature])
         attended.append(g_s)
-        maps[f"a{scale}"] = keras.layers.Identity(name=f"a{scale}")(a)
-    x = keras.layers.Concatenate(name="attended_features")(attended)
-    x = keras.layers.Dropout(spec.dropout, seed=seed, name="dropout")(x)
+        maps[f"a{scale}"] = keras.layers.Identity(name=f"a{scale}", dtype="float32")(a)
+    x = keras.layers.Concatenate(name="attended_features", dtype="float32")(attended)
+    x = keras.layers.Dropout(spec.dropout, seed=seed, name="dropout", dtype="float32")(x)
     probability = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=glorot(),
-                                     name="probability")(x)
+                                     name="probability", dtype="float32")(x)
     return keras.Model(inputs, {"probability": probability, **maps}, name=name)
 
 

@@ -23,11 +23,13 @@ from .loop import (
     train_fold_variant,
     train_variant,
 )
+from .precision import TRAIN_PRECISIONS, resolve_precision
 from .sampling import SIDES, oversample
 
 __all__ = [
     "MERGED_SITE",
     "SIDES",
+    "TRAIN_PRECISIONS",
     "AugmentationParameters",
     "BestEpochTracker",
     "Fold",
@@ -41,6 +43,7 @@ __all__ = [
     "loco_folds",
     "oversample",
     "predict_probabilities",
+    "resolve_precision",
     "rotate_z",
     "site_groups",
     "train_fold_variant",

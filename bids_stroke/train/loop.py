@@ -19,6 +19,11 @@ does not depend on which thread builds it or on how many batches were drawn befo
 CPU the same seed gives the same predictions. :func:`derive_seed` turns the run's
 ``--random-seed``, a fold name and a variant into the seed of one job.
 
+Precision: ``precision="bfloat16"`` trains levels 2–5 of the network in bfloat16
+(:func:`~bids_stroke.model.variants.build_variant`); the weights, the optimizer and the
+loss stay float32, and the returned model is a float32 model holding the trained weights,
+so saving, inference and attention do not depend on how it was trained.
+
 Epochs are counted from 1 in every returned value.
 """
 
@@ -268,7 +273,7 @@ def compile_for_training(model: keras.Model, learning_rate: float = 1e-4) -> ker
 def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epochs: int = 150,
                   patience: int = 30, batch_size: int = 16, learning_rate: float = 1e-4,
                   seed: int = 0, input_shape=None, verbose: int = 0,
-                  callbacks=None, workers: int = 2) -> TrainResult:
+                  callbacks=None, workers: int = 2, precision: str = "float32") -> TrainResult:
     """Train one variant with oversampling, augmentation and early stopping.
 
     Parameters
@@ -304,6 +309,9 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
         Threads preparing (oversampling, augmenting) the next batches while the model
         trains on the current one; 1 prepares each batch in turn. The batches do not
         depend on it.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Compute precision of levels 2–5 during training (see
+        :mod:`bids_stroke.train.precision`); the returned model computes in float32.
 
     Returns
     -------
@@ -329,7 +337,7 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
     seed = int(seed)
 
     keras.utils.set_random_seed(seed)
-    model = build_variant(name, shape, seed=seed)
+    model = build_variant(name, shape, seed=seed, precision=precision)
     trainable = compile_for_training(model, learning_rate)
     batches = TrainingBatches(x_train, y_train, sides, batch_size=batch_size, seed=seed,
                               workers=max(1, int(workers)))
@@ -341,6 +349,10 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
                   epochs=int(epochs), verbose=verbose, shuffle=False,
                   callbacks=[*(callbacks or []), control])
     seconds = time.perf_counter() - start
+    if precision != "float32":
+        trained = model
+        model = build_variant(name, shape, seed=seed)
+        model.set_weights(trained.get_weights())
 
     history: dict[str, list] = {}
     for row in control.rows:
@@ -394,7 +406,7 @@ def _save_model(model: keras.Model, path) -> Path:
 def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str, *, epochs: int,
                        patience: int, seed: int, batch_size: int = 16,
                        learning_rate: float = 1e-4, model_path=None, verbose: int = 0,
-                       callbacks=None) -> dict:
+                       callbacks=None, precision: str = "float32") -> dict:
     """Train one variant on one LOCO fold and predict its held-out participants.
 
     Splits ``fold.trainval_index`` 75:25 by site × outcome (:func:`train_validation_split`
@@ -426,11 +438,13 @@ def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str
     verbose : int, default=0
     callbacks : list of keras.callbacks.Callback, default=None
         Passed to :func:`train_variant` (e.g. a progress line per epoch).
+    precision : {"float32", "bfloat16"}, default="float32"
+        Passed to :func:`train_variant`.
 
     Returns
     -------
     dict
-        ``fold``, ``variant``, ``seed``; ``test_index`` (ndarray of int) and
+        ``fold``, ``variant``, ``seed``, ``precision``; ``test_index`` (ndarray of int) and
         ``probabilities`` (ndarray of float, shape (n_test,)) of the held-out participants;
         ``train_index`` and ``validation_index``; ``best_epoch`` (from 1),
         ``best_val_loss``, ``epochs_run``, ``stopped_early``, ``seconds``, ``history``
@@ -454,11 +468,11 @@ def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str
     result = train_variant(variant, x[train_index], y[train_index], x[validation_index],
                            y[validation_index], sides=sides[train_index], epochs=epochs,
                            patience=patience, batch_size=batch_size, learning_rate=learning_rate,
-                           seed=seed, verbose=verbose, callbacks=callbacks)
+                           seed=seed, verbose=verbose, callbacks=callbacks, precision=precision)
     probabilities = predict_probabilities(result.model, x[fold.test_index], batch_size=batch_size)
     saved = _save_model(result.model, model_path) if model_path is not None else None
     return {
-        "fold": fold.name, "variant": variant, "seed": int(seed),
+        "fold": fold.name, "variant": variant, "seed": int(seed), "precision": precision,
         "test_index": np.asarray(fold.test_index, dtype=np.int64), "probabilities": probabilities,
         "train_index": train_index, "validation_index": validation_index,
         "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,

@@ -167,7 +167,8 @@ def write_arrays(table: pd.DataFrame, path: Path) -> str:
     return digest.hexdigest()
 
 
-def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, digest: str, template):
+def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, digest: str, template,
+                  precision: str = "float32"):
     """The nipype workflow of the group level (one job per fold × variant).
 
     Parameters
@@ -182,6 +183,9 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
         Their SHA-256, part of each job's identity.
     template : TemplateFile
         The template image giving the grid of the attention maps.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Training precision of every job (``config.train_precision`` resolved by
+        :func:`bids_stroke.train.precision.resolve_precision`).
     """
     from nipype.interfaces import utility as niu
     from nipype.pipeline import engine as pe
@@ -206,7 +210,7 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
                 TrainJob(
                     data=str(data), data_digest=digest, fold=fold_dict, variant=variant,
                     seed=derive_seed(config.random_seed, fold.name, variant), epochs=config.max_epochs,
-                    patience=config.patience,
+                    patience=config.patience, precision=precision,
                     out_dir=str(out / "models" / ("all" if fold is everyone else "loco") /
                                 ("" if fold is everyone else f"fold-{tag}") / variant),
                 ),
@@ -221,6 +225,7 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
                     cohort={"n": len(table), "sites": sorted(table["site"].unique().tolist()),
                             "prevalence": float(table["outcome"].mean())},
                     extra={"max_epochs": config.max_epochs, "patience": config.patience,
+                           "train_precision": precision,
                            "poor_threshold": config.poor_threshold, "outcome_column": config.outcome_column},
                 ),
                 name="final_ensemble",
@@ -286,7 +291,11 @@ def run_group_level(config: Config) -> None:
     n_jobs = (len(folds) + 1) * len(config.variants)
     LOGGER.info("%d folds (%s) + the final ensemble: %d training jobs of %d epochs at most.",
                 len(folds), ", ".join(f.name for f in folds), n_jobs, config.max_epochs)
-    workflow = init_group_wf(config, inputs, folds, data, digest, template)
+    from bids_stroke.train.precision import resolve_precision
+
+    precision, reason = resolve_precision(config.train_precision)
+    LOGGER.info("Training precision: %s.", reason)
+    workflow = init_group_wf(config, inputs, folds, data, digest, template, precision)
     crash_dir = run_workflow(workflow, config, _GroupProgress(n_jobs, config.resolved_nprocs()))
     failures = crashed_jobs(crash_dir)
     if failures:
