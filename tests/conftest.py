@@ -5,6 +5,11 @@ Tests must not modify these datasets (copy them first).
 
 from __future__ import annotations
 
+import getpass
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -73,3 +78,37 @@ def untrained_bundle(tmp_path_factory):
     models = [build_variant(name, seed=i) for i, name in enumerate(("f8-g1.5", "f8-g1.5-bn"))]
     save_bundle(models, out, threshold=0.5, cohort={"n": 0, "sites": [], "prevalence": 0.0}, seed=0)
     return out
+
+
+def _slurm_local_script() -> Path | None:
+    """The shared single-node SLURM helper, if this machine has it."""
+    candidates = [os.environ.get("BIDS_STROKE_SLURM_LOCAL", "")]
+    candidates += [str(parent / "shared" / "tools" / "slurm" / "slurm-local.sh")
+                   for parent in Path(__file__).resolve().parents]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A running SLURM cluster: the environment variables its clients need.
+
+    Uses a cluster that ``sinfo`` already reaches, else starts the single-node cluster of
+    ``shared/tools/slurm/slurm-local.sh`` (root only; stopped again at the end).
+    """
+    if shutil.which("sinfo") and subprocess.run(["sinfo"], capture_output=True, check=False).returncode == 0:
+        yield {"LOGNAME": os.environ.get("LOGNAME") or getpass.getuser()}
+        return
+    script = _slurm_local_script()
+    if script is None or os.geteuid() != 0:
+        pytest.skip("no SLURM cluster: neither a reachable one (sinfo) nor shared/tools/slurm/slurm-local.sh "
+                    "run as root (set BIDS_STROKE_SLURM_LOCAL to the script)")
+    started = subprocess.run(["bash", str(script), "start"], capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.skip(f"{script} start failed: {(started.stderr or started.stdout).strip().splitlines()[-1:]}")
+    env_line = subprocess.run(["bash", str(script), "env"], capture_output=True, text=True, check=True).stdout
+    settings = dict(re.findall(r"(SLURM_CONF)=(\S+)", env_line))
+    settings["LOGNAME"] = os.environ.get("LOGNAME") or getpass.getuser()
+    try:
+        yield settings
+    finally:
+        subprocess.run(["bash", str(script), "stop"], capture_output=True, check=False)

@@ -102,6 +102,30 @@ def test_killed_run_resumes_with_the_same_predictions(group_run, tmp_path):
     pd.testing.assert_frame_equal(_predictions(out), reference, check_exact=False, atol=1e-6)
 
 
+def test_slurm_plugin_trains_the_jobs_as_sbatch_jobs(group_run, slurm_cluster, tmp_path, monkeypatch):
+    """``--nipype-plugin SLURM`` submits each job with sbatch, and resumes like MultiProc."""
+    for key, value in slurm_cluster.items():
+        monkeypatch.setenv(key, value)
+    out, work = tmp_path / "out", tmp_path / "slurm_work"
+    shutil.copytree(group_run["out"], out)
+    reference = _predictions(out)
+    fold = sorted((out / "models" / "loco").glob("fold-*"))[1]
+    for variant in VARIANTS:
+        shutil.rmtree(fold / variant)
+    (out / "group" / "desc-loco_predictions.tsv").unlink()
+    code = main([str(group_run["bids"]), str(out), "group", "-w", str(work), *GROUP_OPTIONS,
+                 "--nipype-plugin", "SLURM"])
+    assert code == ExitCode.SUCCESS
+    assert all((fold / variant / "done.json").is_file() for variant in VARIANTS)
+    pd.testing.assert_frame_equal(_predictions(out), reference, check_exact=False, atol=1e-6)
+    # the retrained jobs ran as SLURM jobs: their epoch lines are in SLURM's job logs
+    logs = "".join(p.read_text(errors="replace") for p in work.rglob("slurm-*.out"))
+    site = fold.name.removeprefix("fold-")
+    for variant in VARIANTS:
+        assert f"job {site} {variant}: epoch 2/2" in logs, variant
+    assert not list(work.rglob("batchscript_*models_*.sh"))  # the merges ran in the main process
+
+
 def test_single_site_is_refused(group_run, tmp_path, capsys):
     bids = tmp_path / "bids"
     shutil.copytree(group_run["bids"], bids)

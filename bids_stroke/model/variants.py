@@ -213,11 +213,12 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0,
         raise ValueError(f"'precision' must be one of {', '.join(PRECISIONS)}. Got {precision!r} instead.")
     counter = iter(range(1_000_000))
 
+    # one seed per initializer, below 2**31 - 1 (JAX takes 32-bit seeds)
     def init():
-        return keras.initializers.HeUniform(seed=seed * 1009 + next(counter))
+        return keras.initializers.HeUniform(seed=(seed * 1009 + next(counter)) % (2**31 - 1))
 
     def glorot():
-        return keras.initializers.GlorotUniform(seed=seed * 1009 + next(counter))
+        return keras.initializers.GlorotUniform(seed=(seed * 1009 + next(counter)) % (2**31 - 1))
 
     inputs = keras.Input(shape=shape, name="dwi")
     x = inputs

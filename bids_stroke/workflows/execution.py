@@ -108,6 +108,8 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
         plugin_args["mp_context"] = "forkserver"
         if config.mem_gb:
             plugin_args["memory_gb"] = config.mem_gb
+    if config.nipype_plugin.startswith("SLURM"):
+        _request_slurm_cpus(workflow)
     if config.nipype_plugin.endswith("Graph"):
         plugin_args["dont_resubmit_completed_jobs"] = True
     elif status_callback is not None:
@@ -117,6 +119,19 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
     except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
         LOGGER.debug("nipype: %s", exc)
     return crash_dir
+
+
+def _request_slurm_cpus(workflow) -> None:
+    """Ask SLURM for as many CPUs as each multi-threaded node uses (``--cpus-per-task``).
+
+    Added to the plugin's ``sbatch_args`` of the run (a node's own ``sbatch_args`` win).
+    """
+    for name in workflow.list_node_names():
+        node = workflow.get_node(name)
+        n_procs = int(getattr(node, "n_procs", 1) or 1)
+        if n_procs > 1 and "sbatch_args" not in node.plugin_args:
+            node.plugin_args = {**node.plugin_args, "sbatch_args": f"--cpus-per-task={n_procs}",
+                                "overwrite": False}
 
 
 def crashed_jobs(crash_dir: Path) -> dict[str, str]:

@@ -204,7 +204,7 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
         tag = _safe(fold.name)
         fold_dict = {"name": fold.name, "test_index": fold.test_index.tolist(),
                      "trainval_index": fold.trainval_index.tolist(), "sites": list(fold.sites)}
-        merge = pe.Node(niu.Merge(len(config.variants)), name=f"models_{tag}")
+        merge = pe.Node(niu.Merge(len(config.variants)), name=f"models_{tag}", run_without_submitting=True)
         for i, variant in enumerate(config.variants, start=1):
             job = pe.Node(
                 TrainJob(
