@@ -73,6 +73,9 @@ def test_group_run_writes_every_output(group_run):
     manifest = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())
     assert [v["name"] for v in manifest["variants"]] == list(VARIANTS)
     assert manifest["cohort"]["n"] == 24 and manifest["seed"] == 7
+    # the resolved training precision is recorded with the bundle and every job
+    assert manifest["extra"]["train_precision"] in ("float32", "bfloat16")
+    assert done["options"]["precision"] == manifest["extra"]["train_precision"]
 
 
 def test_final_bundle_predicts_new_participants(group_run, tmp_path):
