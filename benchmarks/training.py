@@ -145,11 +145,11 @@ def main(argv=None) -> int:
                           for name in args.variants}))
         return 0
 
-    precisions = list(dict.fromkeys(
-        resolve_precision()[0] if p == "auto" else p for p in args.precisions))
+    auto, auto_reason = resolve_precision()
+    precisions = list(dict.fromkeys(auto if p == "auto" else p for p in args.precisions))
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {os.cpu_count()} CPUs, "
           f"input {INPUT_SHAPE}, batch {batch}, {args.steps} timed steps after {args.warmup}; "
-          f"auto precision here: {resolve_precision()[1]}", flush=True)
+          f"auto precision here: {auto_reason}", flush=True)
     peaks = {dtype: _matmul_peak(dtype) for dtype in PRECISIONS}
     print(f"arithmetic peak (4096x4096 matmul): float32 {peaks['float32']:.0f} GFLOP/s, "
           f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s; ratio {peaks['bfloat16'] / peaks['float32']:.2f}x",
@@ -192,21 +192,18 @@ def main(argv=None) -> int:
                   f"{args.workers} worker thread(s)): {ours_rate:.2f} images/s, "
                   f"{flops * ours_rate / 1e9:.1f} GFLOP/s ({ours_s:.3f} s/step); "
                   f"ratio {ours_rate / reference_rate:.2f}x the reference", flush=True)
-    n = len(args.variants)
-    for precision in precisions:
-        print(f"all {n} variants, one step each: ours ({precision}) {totals[precision]:.3f} s vs "
-              f"reference {totals['reference']:.3f} s; ratio {totals['reference'] / totals[precision]:.2f}x",
-              flush=True)
+    references = {"reference": totals["reference"]}
     if args.eigen_reference:
         eigen = _eigen_reference(args)
         for name in args.variants:
             print(f"train {name} reference with oneDNN off (TF_ENABLE_ONEDNN_OPTS=0, Eigen kernels): "
                   f"{batch / eigen[name]:.2f} images/s ({eigen[name]:.3f} s/step)", flush=True)
-        eigen_total = sum(eigen.values())
+        references["reference with oneDNN off"] = sum(eigen.values())
+    for label, reference_total in references.items():
         for precision in precisions:
-            print(f"all {n} variants, one step each: ours ({precision}) {totals[precision]:.3f} s vs "
-                  f"reference with oneDNN off {eigen_total:.3f} s; "
-                  f"ratio {eigen_total / totals[precision]:.2f}x", flush=True)
+            print(f"all {len(args.variants)} variants, one step each: ours ({precision}) "
+                  f"{totals[precision]:.3f} s vs {label} {reference_total:.3f} s; "
+                  f"ratio {reference_total / totals[precision]:.2f}x", flush=True)
     return 0
 
 

@@ -37,10 +37,11 @@ VARIANT_NAMES = (
     "f16-g2-bn",
 )
 
-#: nipype execution plugins accepted by ``--nipype-plugin``.
-#: Values of ``--train-precision`` (see :mod:`bids_stroke.train.precision`).
+#: Values of ``--train-precision`` (see :mod:`bids_stroke.train.precision`): ``auto`` and
+#: the compute precisions of :func:`bids_stroke.model.variants.build_variant`.
 TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")
 
+#: nipype execution plugins accepted by ``--nipype-plugin``.
 NIPYPE_PLUGINS = (
     "Linear",
     "MultiProc",

@@ -261,3 +261,23 @@ def test_isles_case_produces_every_derivative(isles_ds, tmp_path):
     assert measures["LesionVolume"] == pytest.approx(4.18, abs=0.01)  # 523 voxels of 8 mm³
     sidecar = json.loads((out / "sub-strokecase0009/ses-0001/dwi" / f"{p}_space-model_desc-preproc_dwi.json").read_text())
     assert sidecar["NormalizationReference"] > 0
+
+
+def test_slurm_requests_the_threads_of_multi_threaded_nodes():
+    from nipype.interfaces import utility as niu
+    from nipype.pipeline import engine as pe
+
+    from bids_stroke.workflows.execution import _request_slurm_cpus
+
+    inner = pe.Workflow(name="inner")
+    threaded = pe.Node(niu.IdentityInterface(["a"]), name="threaded", n_procs=4)
+    single = pe.Node(niu.IdentityInterface(["a"]), name="single")
+    own = pe.Node(niu.IdentityInterface(["a"]), name="own", n_procs=3)
+    own.plugin_args = {"sbatch_args": "--cpus-per-task=8 --mem=4G"}
+    inner.add_nodes([threaded, single, own])
+    outer = pe.Workflow(name="outer")
+    outer.add_nodes([inner])
+    _request_slurm_cpus(outer)
+    assert threaded.plugin_args == {"sbatch_args": "--cpus-per-task=4", "overwrite": False}
+    assert "sbatch_args" not in single.plugin_args
+    assert own.plugin_args == {"sbatch_args": "--cpus-per-task=8 --mem=4G"}

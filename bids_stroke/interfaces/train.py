@@ -23,6 +23,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_stroke.bids.derivatives import write_json, write_tsv
+from bids_stroke.config import TRAIN_PRECISIONS
 
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -50,7 +51,7 @@ class _TrainJobInputSpec(BaseInterfaceInputSpec):
     epochs = traits.Int(mandatory=True)
     patience = traits.Int(mandatory=True)
     batch_size = traits.Int(16, usedefault=True)
-    precision = traits.Enum("float32", "bfloat16", usedefault=True,
+    precision = traits.Enum(*TRAIN_PRECISIONS[1:], usedefault=True,
                             desc="compute precision of levels 2-5 during training")
     out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve and done-marker")
 

@@ -68,7 +68,7 @@ from dataclasses import asdict, dataclass
 
 import keras
 
-from bids_stroke.config import VARIANT_NAMES
+from bids_stroke.config import TRAIN_PRECISIONS, VARIANT_NAMES
 
 from .layers import PCAttention
 
@@ -92,7 +92,7 @@ INPUT_SHAPE = (96, 96, 24, 1)
 POOL_SIZES = ((2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1))
 
 #: Compute precisions of :func:`build_variant`.
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = TRAIN_PRECISIONS[1:]
 
 #: First level computing in bfloat16 when ``precision="bfloat16"``.
 BFLOAT16_FROM_LEVEL = 2
