@@ -32,7 +32,8 @@ import numpy as np  # noqa: E402
 
 from bids_stroke.config import VARIANT_NAMES  # noqa: E402
 from bids_stroke.model.ensemble import FusedEnsemble  # noqa: E402
-from bids_stroke.model.variants import INPUT_SHAPE, build_variant, model_flops  # noqa: E402
+from bids_stroke.model.spec import INPUT_SHAPE  # noqa: E402
+from bids_stroke.model.variants import build_variant, model_flops  # noqa: E402
 
 
 def _median_seconds(fn, runs: int, warmup: int) -> float:

@@ -45,7 +45,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bids_stroke.config import VARIANT_NAMES  # noqa: E402
-from bids_stroke.model.variants import INPUT_SHAPE, PRECISIONS, build_variant, model_flops  # noqa: E402
+from bids_stroke.model.spec import INPUT_SHAPE  # noqa: E402
+from bids_stroke.model.variants import PRECISIONS, build_variant, model_flops  # noqa: E402
 from bids_stroke.train.augment import augment_batch  # noqa: E402
 from bids_stroke.train.loop import TrainingBatches, compile_for_training  # noqa: E402
 from bids_stroke.train.precision import resolve_precision  # noqa: E402

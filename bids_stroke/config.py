@@ -188,7 +188,7 @@ class Config:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dict` as JSON to ``path`` (atomically); return ``path``."""
-        from bids_stroke.bids.derivatives import write_json
+        from bids_stroke.bids.writers import write_json
 
         return write_json(path, self.to_dict())
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import confusion_matrix
 
-from bids_stroke.bids.derivatives import sidecar_path
+from bids_stroke.bids.naming import sidecar_path
 from bids_stroke.maps import (
     CLASSIFICATION_GROUPS,
     attention_summary,

@@ -6,7 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bids_stroke.model.attention import MODEL_GRID, attention_image, to_native, upsample_attention
+from bids_stroke.model.attention import attention_image, to_native, upsample_attention
+from bids_stroke.model.spec import MODEL_GRID
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bids_stroke.config import VARIANT_NAMES
-from bids_stroke.model.ensemble import SCALES, FusedEnsemble, predict_participant
+from bids_stroke.model.ensemble import FusedEnsemble, predict_participant
+from bids_stroke.model.spec import SCALES
 from bids_stroke.model.variants import build_variant
 
 SMALL = (32, 32, 8, 1)

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 from bids_stroke.errors import BadInputError
 from bids_stroke.preprocess.brainmask import voxel_sizes
 from bids_stroke.preprocess.grid import (
-    MODEL_SHAPE,
+    MODEL_GRID,
     crop_box,
     from_model_grid,
     model_grid_affine,
@@ -70,7 +70,7 @@ def test_crop_box_contains_brain_tightly(native):
     box = crop_box(mask, affine)
     model_affine = model_grid_affine(affine, box)
     coords = model_coords(np.argwhere(mask).astype(float), affine, model_affine)
-    upper = np.array(MODEL_SHAPE) - 1
+    upper = np.array(MODEL_GRID) - 1
     assert np.all(coords >= -1e-9) and np.all(coords <= upper + 1e-9)
     # the box touches the brain along the slice axis and the wider in-plane axis
     np.testing.assert_allclose([coords[:, 2].min(), coords[:, 2].max()], [0, upper[2]], atol=1e-9)
@@ -89,12 +89,12 @@ def test_crop_box_square_in_plane_mm(native):
     model_affine = model_grid_affine(affine, box)
     zooms = voxel_sizes(model_affine)
     assert zooms[0] == pytest.approx(zooms[1])
-    assert zooms[0] * (MODEL_SHAPE[0] - 1) == pytest.approx(box["extent_mm"][0])
-    assert zooms[2] * (MODEL_SHAPE[2] - 1) == pytest.approx(box["extent_mm"][2])
+    assert zooms[0] * (MODEL_GRID[0] - 1) == pytest.approx(box["extent_mm"][0])
+    assert zooms[2] * (MODEL_GRID[2] - 1) == pytest.approx(box["extent_mm"][2])
     # world distance between the in-plane corners is the same along both axes
     corner = model_affine @ [0, 0, 0, 1]
-    far_x = model_affine @ [MODEL_SHAPE[0] - 1, 0, 0, 1]
-    far_y = model_affine @ [0, MODEL_SHAPE[1] - 1, 0, 1]
+    far_x = model_affine @ [MODEL_GRID[0] - 1, 0, 0, 1]
+    far_y = model_affine @ [0, MODEL_GRID[1] - 1, 0, 1]
     assert np.linalg.norm(far_x - corner) == pytest.approx(np.linalg.norm(far_y - corner))
 
 
@@ -115,7 +115,7 @@ def test_model_affine_maps_box_corners_and_keeps_orientation(native):
     affine, mask = native
     box = crop_box(mask, affine)
     model_affine = model_grid_affine(affine, box)
-    last = np.array(MODEL_SHAPE) - 1
+    last = np.array(MODEL_GRID) - 1
     np.testing.assert_allclose(model_affine @ [0, 0, 0, 1], affine @ [*box["lower"], 1])
     np.testing.assert_allclose(model_affine @ [*last, 1], affine @ [*box["upper"], 1])
     directions = affine[:3, :3] / voxel_sizes(affine)
@@ -138,9 +138,9 @@ def test_voxel_round_trip_within_half_a_voxel(native, rng):
         blob = np.exp(-(d_mm**2).sum(axis=1) / (2 * 3.0**2)).reshape(NATIVE_SHAPE)
 
         model, model_affine = to_model_grid(blob, affine, box)
-        assert model.shape == MODEL_SHAPE
+        assert model.shape == MODEL_GRID
         model_zooms = voxel_sizes(model_affine)
-        peak = np.unravel_index(model.argmax(), MODEL_SHAPE)
+        peak = np.unravel_index(model.argmax(), MODEL_GRID)
         peak_native = np.linalg.solve(affine, model_affine @ [*peak, 1])[:3]
         # the model voxel holding the peak is the one nearest to the blob's centre
         expected = np.linalg.solve(model_affine, centre_mm)[:3]
@@ -196,11 +196,11 @@ def test_from_model_grid_covers_the_box_only(native):
     affine, mask = native
     box = crop_box(mask, affine, margin_mm=4.0)
     model_affine = model_grid_affine(affine, box)
-    back = from_model_grid(np.ones(MODEL_SHAPE), model_affine, affine, NATIVE_SHAPE)
+    back = from_model_grid(np.ones(MODEL_GRID), model_affine, affine, NATIVE_SHAPE)
     assert np.all(back[mask] > 0.999)
     every_voxel = np.indices(NATIVE_SHAPE).reshape(3, -1).T.astype(float)
     coords = model_coords(every_voxel, affine, model_affine)
-    outside = np.any((coords < -1) | (coords > np.array(MODEL_SHAPE)), axis=1)
+    outside = np.any((coords < -1) | (coords > np.array(MODEL_GRID)), axis=1)
     assert outside.any() and np.all(back.reshape(-1)[outside] == 0)
 
 

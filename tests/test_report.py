@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_stroke.bids.derivatives import derivative_path, report_path, write_json, write_nifti, write_tsv
+from bids_stroke.model.spec import MODEL_GRID
+from bids_stroke.bids.naming import derivative_path, report_path
+
+from bids_stroke.bids.writers import write_json, write_nifti, write_tsv
 from bids_stroke.maps import write_group_maps
 from bids_stroke.report import write_group_report, write_participant_report, write_reports
 from bids_stroke.report import figures
@@ -26,7 +29,6 @@ TPL_SHAPE = (61, 70, 50)
 NATIVE_AFFINE = np.array([[3.6, 0, 0, -86], [0, 3.6, 0, -110], [0, 0, 6.0, -40], [0, 0, 0, 1]])
 NATIVE_SHAPE = (48, 56, 20)
 MODEL_AFFINE = np.array([[1.75, 0, 0, -80], [0, 2.1, 0, -100], [0, 0, 4.5, -36], [0, 0, 0, 1]])
-MODEL_SHAPE = (96, 96, 24)
 VARIANTS = ("f8-g1.5", "f8-g1.5-bn", "f8-g2", "f8-g2-bn", "f16-g1.5", "f16-g1.5-bn", "f16-g2", "f16-g2-bn")
 #: label -> (lesion side, outcome, ensemble probability, with a model)
 SUBJECTS = {"01": ("left", 1, 0.81, True), "02": ("left", 0, 0.22, True), "03": ("right", 1, 0.31, True),
@@ -60,10 +62,10 @@ def _build_output_dir(out: Path, rng, *, group: bool = True) -> Path:
         ents = {"subject": label}
         cx = -30.0 if side == "left" else 30.0
         write_nifti(derivative_path(out, ents, space="model", desc="preproc", suffix="dwi", extension=".nii.gz"),
-                    _img(_head(MODEL_AFFINE, MODEL_SHAPE) + (_head(MODEL_AFFINE, MODEL_SHAPE, cx, True) * 1.5)
-                         + 0.05 * rng.random(MODEL_SHAPE), MODEL_AFFINE), {"SkullStripped": True})
+                    _img(_head(MODEL_AFFINE, MODEL_GRID) + (_head(MODEL_AFFINE, MODEL_GRID, cx, True) * 1.5)
+                         + 0.05 * rng.random(MODEL_GRID), MODEL_AFFINE), {"SkullStripped": True})
         write_nifti(derivative_path(out, ents, space="model", label="lesion", suffix="mask", extension=".nii.gz"),
-                    _img(_head(MODEL_AFFINE, MODEL_SHAPE, cx, True), MODEL_AFFINE))
+                    _img(_head(MODEL_AFFINE, MODEL_GRID, cx, True), MODEL_AFFINE))
         write_nifti(derivative_path(out, ents, desc="brain", suffix="mask", extension=".nii.gz"),
                     _img(_head(NATIVE_AFFINE, NATIVE_SHAPE) > 0, NATIVE_AFFINE), {"Type": "Brain"})
         b0 = _head(TPL_AFFINE, TPL_SHAPE) * 800 + 20 * rng.random(TPL_SHAPE)
@@ -271,7 +273,7 @@ def test_session_outputs_and_missing_template_space_files(tmp_path):
     out = tmp_path / "out"
     ents = {"subject": "07", "session": "acute"}
     write_nifti(derivative_path(out, ents, space="model", desc="preproc", suffix="dwi", extension=".nii.gz"),
-                _img(_head(MODEL_AFFINE, MODEL_SHAPE), MODEL_AFFINE))
+                _img(_head(MODEL_AFFINE, MODEL_GRID), MODEL_AFFINE))
     write_nifti(derivative_path(out, ents, desc="brain", suffix="mask", extension=".nii.gz"),
                 _img(_head(NATIVE_AFFINE, NATIVE_SHAPE) > 0, NATIVE_AFFINE))
     write_json(derivative_path(out, ents, desc="lesion", suffix="measures", extension=".json"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bids_stroke.bids.derivatives import derivative_path
+from bids_stroke.bids.naming import derivative_path
 from bids_stroke.errors import BadInputError
 from bids_stroke.stats import add_loco_baselines, write_group_statistics
 

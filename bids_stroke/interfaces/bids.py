@@ -15,7 +15,9 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_stroke.bids.derivatives import atomic_output, derivative_path, sidecar_path, write_json
+from bids_stroke.bids.naming import derivative_path, sidecar_path
+
+from bids_stroke.bids.writers import atomic_output, write_json
 
 
 class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
@@ -34,7 +36,7 @@ class _DerivativesDataSinkOutputSpec(TraitedSpec):
 
 
 class DerivativesDataSink(SimpleInterface):
-    """Store ``in_file`` at :func:`~bids_stroke.bids.derivatives.derivative_path`.
+    """Store ``in_file`` at :func:`~bids_stroke.bids.naming.derivative_path`.
 
     The subject, session, acquisition and run entities come from ``source_file``; the
     rest from ``entities``. The copy is atomic, and so is the sidecar written from

@@ -20,9 +20,10 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_stroke.bids.derivatives import write_json, write_nifti
+from bids_stroke.bids.writers import write_json, write_nifti
 from bids_stroke.bids.nifti import check_nifti
 from bids_stroke.errors import BadInputError
+from bids_stroke.model.spec import MODEL_GRID
 from bids_stroke.preprocess import brainmask, dwi, grid, lesion, normalize
 
 LOGGER = logging.getLogger("bids_stroke")
@@ -160,7 +161,7 @@ class _ModelInputInputSpec(BaseInterfaceInputSpec):
     in_file = File(exists=True, mandatory=True, desc="trace image on the native grid")
     brain_mask = File(exists=True, mandatory=True, desc="brain mask on the native grid")
     lesion_mask = File(exists=True, desc="lesion mask on the native grid")
-    shape = traits.Tuple((96, 96, 24), usedefault=True, desc="model grid shape (voxels)")
+    shape = traits.Tuple(MODEL_GRID, usedefault=True, desc="model grid shape (voxels)")
     source_metadata = traits.Dict(desc="what PrepareDWI did (sources, b-value, NaN voxels)")
 
 

@@ -13,11 +13,9 @@ from nipype.interfaces.base import (
     TraitedSpec,
 )
 
-from bids_stroke.bids.derivatives import write_nifti, write_tsv
+from bids_stroke.bids.writers import write_nifti, write_tsv
 from bids_stroke.bids.nifti import check_nifti
-
-#: The attention scales, from the finest (level 3) to the coarsest (level 5).
-SCALES = ("a1", "a2", "a3")
+from bids_stroke.model.spec import SCALES
 
 
 class _PredictInputSpec(BaseInterfaceInputSpec):

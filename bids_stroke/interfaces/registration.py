@@ -15,7 +15,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_stroke.bids.derivatives import write_nifti
+from bids_stroke.bids.writers import write_nifti
 from bids_stroke.bids.nifti import check_nifti
 from bids_stroke.spatial import registration, warps
 

@@ -22,8 +22,10 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_stroke.bids.derivatives import write_json, write_tsv
+from bids_stroke.bids.writers import write_json, write_tsv
 from bids_stroke.config import TRAIN_PRECISIONS
+from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
+from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -164,9 +166,11 @@ class FoldResults(SimpleInterface):
         import pandas as pd
         from bids.layout import parse_file_entities
 
-        from bids_stroke.bids.derivatives import derivative_path, write_nifti
+        from bids_stroke.bids.naming import derivative_path
+
+        from bids_stroke.bids.writers import write_nifti
         from bids_stroke.model.attention import attention_image, upsample_attention
-        from bids_stroke.model.ensemble import SCALES, FusedEnsemble
+        from bids_stroke.model.ensemble import FusedEnsemble
         from bids_stroke.spatial.warps import apply_to_template
 
         _quiet_tensorflow()
@@ -189,7 +193,7 @@ class FoldResults(SimpleInterface):
                 grid_map = upsample_attention(out["ensemble_attention"][scale][0], model_img.shape[:3])
                 native_map = attention_image(grid_map, model_img.affine, native)
                 warped = apply_to_template(native_map, info["transform"], self.inputs.template)
-                path = derivative_path(self.inputs.output_dir, source, space=self.inputs.space, res="2",
+                path = derivative_path(self.inputs.output_dir, source, space=self.inputs.space, res=DEFAULT_RESOLUTION,
                                        desc=f"loco{scale}", suffix="attention", extension=".nii.gz")
                 write_nifti(path, warped, {
                     "Description": (
@@ -209,7 +213,7 @@ class FoldResults(SimpleInterface):
 class _MakeBundleInputSpec(BaseInterfaceInputSpec):
     models = traits.List(File(exists=True), mandatory=True, desc="the variants trained on everyone")
     out_dir = traits.Str(mandatory=True, desc="the bundle folder")
-    threshold = traits.Float(0.5, usedefault=True)
+    threshold = traits.Float(DECISION_THRESHOLD, usedefault=True)
     cohort = traits.Dict(mandatory=True, desc="n, sites, prevalence")
     seed = traits.Int(mandatory=True)
     extra = traits.Dict(desc="training options for the manifest")

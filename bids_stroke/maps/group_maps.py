@@ -22,7 +22,7 @@ sidecars (with the number of participants in each map) and a summary table.
 
 File names
 ----------
-In ``OUTPUT_DIR/group/`` (all from :func:`bids_stroke.bids.derivatives.derivative_path`):
+In ``OUTPUT_DIR/group/`` (all from :func:`bids_stroke.bids.naming.derivative_path`):
 
 - ``space-<TPL>_res-2_hemi-<L|R>_desc-<a1|a2|a3>_attention.nii.gz``: every participant of
   the hemisphere;
@@ -45,13 +45,16 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_stroke.bids.derivatives import derivative_path, write_json, write_nifti, write_tsv
+from bids_stroke.bids.naming import derivative_path
+
+from bids_stroke.bids.writers import write_json, write_nifti, write_tsv
+from bids_stroke.model.spec import SCALES
+from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
 __all__ = [
     "ALL_GROUP",
     "CLASSIFICATION_GROUPS",
     "HEMISPHERES",
-    "SCALES",
     "MapGroup",
     "attention_summary",
     "attention_columns",
@@ -64,9 +67,6 @@ __all__ = [
     "write_group_maps",
 ]
 
-#: Attention scales of the model (blocks 3, 4 and 5).
-SCALES = ("a1", "a2", "a3")
-
 #: Classification groups at the decision threshold (poor outcome is the positive class).
 CLASSIFICATION_GROUPS = ("TP", "FP", "FN", "TN")
 
@@ -76,8 +76,6 @@ ALL_GROUP = "all"
 #: Hemisphere entity -> lesion side (``LesionSide`` of the lesion measures).
 HEMISPHERES = {"L": "left", "R": "right"}
 
-#: Resolution entity of the template-space maps (mm).
-RESOLUTION = "2"
 
 
 @dataclass(frozen=True)
@@ -314,16 +312,16 @@ def group_map_path(output_dir: str | os.PathLike, *, space: str, hemi: str, grou
         ``.nii.gz``, ``.json``, ``.png`` or ``.svg``.
     """
     if scale is None:
-        return derivative_path(output_dir, None, datatype="group", space=space, res=RESOLUTION, hemi=hemi,
+        return derivative_path(output_dir, None, datatype="group", space=space, res=DEFAULT_RESOLUTION, hemi=hemi,
                                label="lesion", desc=group, suffix="probseg", extension=extension)
     desc = scale if group == ALL_GROUP else f"{scale}{group}"
-    return derivative_path(output_dir, None, datatype="group", space=space, res=RESOLUTION, hemi=hemi,
+    return derivative_path(output_dir, None, datatype="group", space=space, res=DEFAULT_RESOLUTION, hemi=hemi,
                            desc=desc, suffix="attention", extension=extension)
 
 
 def summary_path(output_dir: str | os.PathLike, *, space: str, extension: str = ".tsv") -> Path:
     """Path of the quantitative summary table of the group attention maps."""
-    return derivative_path(output_dir, None, datatype="group", space=space, res=RESOLUTION,
+    return derivative_path(output_dir, None, datatype="group", space=space, res=DEFAULT_RESOLUTION,
                            desc="attention", suffix="stats", extension=extension)
 
 

@@ -6,12 +6,15 @@ trained ensemble) and :func:`bids_stroke.model.attention.attention_image`.
 
 from .attention import attention_image, to_native, upsample_attention
 from .bundle import Bundle, load_bundle, save_bundle
-from .ensemble import SCALES, FusedEnsemble, predict_participant
+from .ensemble import FusedEnsemble, predict_participant
 from .layers import EnsembleStack, PCAttention
-from .variants import INPUT_SHAPE, VARIANTS, VariantSpec, build_variant, model_flops, variant_table
+from .spec import DECISION_THRESHOLD, INPUT_SHAPE, MODEL_GRID, SCALES
+from .variants import VARIANTS, VariantSpec, build_variant, model_flops, variant_table
 
 __all__ = [
+    "DECISION_THRESHOLD",
     "INPUT_SHAPE",
+    "MODEL_GRID",
     "SCALES",
     "VARIANTS",
     "Bundle",

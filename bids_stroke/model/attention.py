@@ -21,10 +21,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["MODEL_GRID", "attention_image", "to_native", "upsample_attention"]
+from .spec import MODEL_GRID
 
-#: The model's input grid (in-plane, in-plane, slices).
-MODEL_GRID = (96, 96, 24)
+__all__ = ["attention_image", "to_native", "upsample_attention"]
 
 
 def upsample_attention(attention, shape=MODEL_GRID, *, mode="linear"):

@@ -31,7 +31,7 @@ from pathlib import Path
 import keras
 
 from bids_stroke import __version__
-from bids_stroke.bids.derivatives import atomic_output, write_json
+from bids_stroke.bids.writers import atomic_output, write_json
 from bids_stroke.errors import BadInputError, MissingInputError
 
 from . import layers  # noqa: F401  (registers the custom layers for loading)

@@ -17,11 +17,9 @@ import numpy as np
 
 from .attention import upsample_attention
 from .layers import EnsembleStack
+from .spec import SCALES
 
-__all__ = ["SCALES", "FusedEnsemble", "predict_participant"]
-
-#: Names of the attention maps, from the finest scale to the coarsest.
-SCALES = ("a1", "a2", "a3")
+__all__ = ["FusedEnsemble", "predict_participant"]
 
 
 class FusedEnsemble:

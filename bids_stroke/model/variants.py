@@ -69,12 +69,12 @@ from dataclasses import asdict, dataclass
 import keras
 
 from bids_stroke.config import TRAIN_PRECISIONS, VARIANT_NAMES
+from bids_stroke.model.spec import INPUT_SHAPE
 
 from .layers import PCAttention
 
 __all__ = [
     "BFLOAT16_FROM_LEVEL",
-    "INPUT_SHAPE",
     "POOL_SIZES",
     "PRECISIONS",
     "VARIANTS",
@@ -84,9 +84,6 @@ __all__ = [
     "model_flops",
     "variant_table",
 ]
-
-#: The model's input: in-plane, in-plane, slices, channel.
-INPUT_SHAPE = (96, 96, 24, 1)
 
 #: Max-pooling after levels 1–4.
 POOL_SIZES = ((2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1))

@@ -9,7 +9,7 @@ the file name).
 from .brainmask import as_mask, brain_mask, voxel_sizes
 from .dwi import ADC_MAX, b0_and_trace, check_not_empty, compute_adc, sanitize, split_shells
 from .grid import (
-    MODEL_SHAPE,
+    MODEL_GRID,
     crop_box,
     from_model_grid,
     model_grid_affine,
@@ -30,7 +30,7 @@ __all__ = [
     "voxel_sizes",
     "ADC_MAX",
     "BILATERAL_FRACTION",
-    "MODEL_SHAPE",
+    "MODEL_GRID",
     "as_mask",
     "b0_and_trace",
     "brain_mask",

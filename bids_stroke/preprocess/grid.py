@@ -21,10 +21,11 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import BadInputError
+from ..model.spec import MODEL_GRID
 from .brainmask import as_mask, voxel_sizes
 
 __all__ = [
-    "MODEL_SHAPE",
+    "MODEL_GRID",
     "crop_box",
     "from_model_grid",
     "model_grid_affine",
@@ -33,8 +34,6 @@ __all__ = [
     "to_model_grid",
 ]
 
-#: Shape of the model's input grid (in-plane, in-plane, slices).
-MODEL_SHAPE = (96, 96, 24)
 
 
 def _check_affine(affine, name="affine"):
@@ -115,7 +114,7 @@ def crop_box(brain_mask, affine, *, margin_mm=0.0):
     }
 
 
-def model_grid_affine(affine, box, shape=MODEL_SHAPE):
+def model_grid_affine(affine, box, shape=MODEL_GRID):
     """Affine of the model grid whose voxel centres span a crop box.
 
     Parameters
@@ -239,7 +238,7 @@ def resample_mask(mask, src_affine, dst_affine, dst_shape, *, order=1, threshold
     return values >= (0.5 if order == 0 else threshold)
 
 
-def to_model_grid(data, affine, box, *, shape=MODEL_SHAPE, order=1, cval=0.0):
+def to_model_grid(data, affine, box, *, shape=MODEL_GRID, order=1, cval=0.0):
     """Resample a native image onto the model grid of a crop box.
 
     Parameters

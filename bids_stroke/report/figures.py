@@ -26,7 +26,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
-from bids_stroke.bids.derivatives import atomic_output  # noqa: E402
+from bids_stroke.bids.writers import atomic_output  # noqa: E402
 
 __all__ = [
     "MONTAGE_Z_MM",

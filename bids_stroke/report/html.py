@@ -37,16 +37,18 @@ import numpy as np
 import pandas as pd
 
 from bids_stroke import __version__
-from bids_stroke.bids.derivatives import derivative_path, report_path, write_text
+from bids_stroke.bids.naming import derivative_path, report_path
+from bids_stroke.bids.writers import write_text
 from bids_stroke.maps.group_maps import (
     ALL_GROUP,
     CLASSIFICATION_GROUPS,
     HEMISPHERES,
-    SCALES,
     group_map_path,
     summary_path,
 )
+from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.report import figures
+from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
 
 LOGGER = logging.getLogger(__name__)
 
@@ -194,7 +196,7 @@ def _template(space: str | None) -> tuple[Any, Any]:
     try:
         from bids_stroke.spatial.templates import get_template_set
 
-        tset = get_template_set(space, resolution=2)
+        tset = get_template_set(space, resolution=DEFAULT_RESOLUTION)
         return tset.t2w.load(), tset.mask.load()
     except Exception as exc:  # noqa: BLE001 - the report goes on without a background
         LOGGER.warning("Template %s unavailable (%s): figures are drawn without it.", space, exc)
@@ -311,12 +313,12 @@ def _participant_section(output_dir: Path, entities: dict[str, str], loco: pd.Da
     }
     if space:
         files.update({
-            f"b0 in {space}": path(space=space, res="2", desc="b0", suffix="dwiref", extension=".nii.gz"),
-            f"Lesion mask in {space}": path(space=space, res="2", label="lesion", suffix="mask",
+            f"b0 in {space}": path(space=space, res=DEFAULT_RESOLUTION, desc="b0", suffix="dwiref", extension=".nii.gz"),
+            f"Lesion mask in {space}": path(space=space, res=DEFAULT_RESOLUTION, label="lesion", suffix="mask",
                                             extension=".nii.gz"),
         })
         for scale in SCALES:
-            files[f"Attention {scale} in {space}"] = path(space=space, res="2", desc=scale, suffix="attention",
+            files[f"Attention {scale} in {space}"] = path(space=space, res=DEFAULT_RESOLUTION, desc=scale, suffix="attention",
                                                           extension=".nii.gz")
     section["files"] = [{"label": k, "href": _rel(output_dir, v)} for k, v in files.items() if v.is_file()]
 
@@ -530,7 +532,7 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
                      "metrics, comparisons or cohort table): run 'bids-stroke BIDS_DIR OUTPUT_DIR group' to add "
                      "cross-validated performance, statistics and group maps.")
 
-    threshold = 0.5
+    threshold = DECISION_THRESHOLD
     if metrics is not None and "model" in metrics and "threshold" in metrics:
         ens = metrics[metrics["model"].astype(str) == "ensemble"]
         if len(ens) and pd.notna(ens["threshold"].iloc[0]):
@@ -603,7 +605,7 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
                     maps.append({"title": f"{side.capitalize()} lesions, {name}", "src": None,
                                  "caption": "No participant in this group."})
                     continue
-                png = derivative_path(out, None, datatype="group", space=space, res="2", hemi=hemi, desc=group,
+                png = derivative_path(out, None, datatype="group", space=space, res=DEFAULT_RESOLUTION, hemi=hemi, desc=group,
                                       suffix="attention", extension=".png")
                 figures.plot_montage(rows, png, background=template,
                                      cmaps=["Blues" if r[0].startswith("lesion") else "hot" for r in rows],
@@ -652,7 +654,7 @@ def _cited(output_dir: Path) -> list[str]:
 
 
 def _methods_text(versions: dict[str, str], space: str | None) -> str:
-    tpl = space or "MNI152NLin2009cAsym"
+    tpl = space or DEFAULT_TEMPLATE
     return (
         f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App reimplementing the method "
         "of Moulton et al. (2022). For each participant, the b = 0 and trace (high-b) images were taken from "

@@ -19,6 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from bids_stroke import __version__
+from bids_stroke.bids.dataset import BIDS_VERSION, CODE_URL
 from bids_stroke.errors import UsageError
 from bids_stroke.simulate import acquire, sources as src, writers as w
 from bids_stroke.simulate.anatomy import TEMPLATE_SPACE, TISSUES, Anatomy, load_anatomy
@@ -26,8 +27,6 @@ from bids_stroke.simulate.sites import SiteProfile, gradient_table, native_affin
 from bids_stroke.simulate.truth import TRUTH_DIR, truth_paths
 from bids_stroke.simulate.warp import random_warp
 
-BIDS_VERSION = "1.10.0"
-CODE_URL = "https://github.com/bids-stroke/bids-stroke"
 GENERATOR = "bids-stroke-simulate"
 #: Lesion fraction at or above which a native voxel belongs to the native lesion mask.
 MASK_THRESHOLD = 0.5

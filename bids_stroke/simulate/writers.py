@@ -1,6 +1,6 @@
 """File names and deterministic, atomic writers of the simulated dataset.
 
-Every file is written atomically with the writers of :mod:`bids_stroke.bids.derivatives`
+Every file is written atomically with the writers of :mod:`bids_stroke.bids.writers`
 (temporary file in the destination folder, then ``os.replace``), so that an interrupted
 run leaves no half-written file.
 NIfTI files are gzipped with a zero timestamp and no embedded name, so that the same seed
@@ -16,8 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bids_stroke.bids import derivatives
-from bids_stroke.bids.derivatives import write_bytes, write_text
+from bids_stroke.bids import writers as bids_writers
+from bids_stroke.bids.writers import write_bytes, write_text
 
 __all__ = ["bids_stem", "nifti_bytes", "subject_dir", "write_bytes", "write_json", "write_nifti",
            "write_text", "write_tsv"]
@@ -50,7 +50,7 @@ def subject_dir(root: Path, subject: str, session: str | None, datatype: str | N
 
 def write_json(path, obj) -> None:
     """Write a JSON document (indented, keys in given order) atomically."""
-    derivatives.write_json(path, obj, sort_keys=False)
+    bids_writers.write_json(path, obj, sort_keys=False)
 
 
 def write_tsv(path, header, rows) -> None:

@@ -37,7 +37,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from bids_stroke.bids.derivatives import write_nifti, write_text
+from bids_stroke.bids.writers import write_nifti, write_text
 from bids_stroke.errors import MissingInputError, OutputError, UsageError
 
 LOGGER = logging.getLogger(__name__)

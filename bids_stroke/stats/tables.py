@@ -10,7 +10,7 @@ out-of-center predictions are known. It writes, in ``OUTPUT_DIR/group/``:
 - ``desc-cohort_table.tsv``: characteristics per site with the tests comparing sites;
 
 and beside each a ``.json`` data dictionary (BIDS style: column -> ``Description`` and
-``Units`` or ``Levels``). Paths come from :func:`bids_stroke.bids.derivatives.derivative_path`
+``Units`` or ``Levels``). Paths come from :func:`bids_stroke.bids.naming.derivative_path`
 and files are written atomically.
 
 Predictions table
@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..bids.derivatives import derivative_path, write_json, write_tsv
+from ..bids.naming import derivative_path
+
+from ..bids.writers import write_json, write_tsv
 from ..errors import BadInputError
 from .cohort import cohort_table
 from .comparisons import comparisons_table

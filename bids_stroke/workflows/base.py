@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bids_stroke.bids.derivatives import check_output_dir
+from bids_stroke.bids.dataset import check_output_dir
 from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
@@ -130,7 +130,7 @@ def report_summary(config: Config, rows: list[dict]) -> None:
     """Log the per-participant summary table and write it to ``logs/``."""
     import pandas as pd
 
-    from bids_stroke.bids.derivatives import write_tsv
+    from bids_stroke.bids.writers import write_tsv
 
     table = pd.DataFrame(rows, columns=["participant_id", "session", "status", "exit_code", "reason"])
     width = max(len(r["participant_id"]) + len(r["session"]) for r in rows) + 4

@@ -20,18 +20,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bids_stroke.bids.derivatives import atomic_output, derivative_path, init_derivatives, write_tsv
+from bids_stroke.bids.dataset import init_derivatives
+
+from bids_stroke.bids.naming import derivative_path
+
+from bids_stroke.bids.writers import atomic_output, write_tsv
 from bids_stroke.bids.participants import read_participants
 from bids_stroke.config import Config
 from bids_stroke.errors import BadInputError, BidsStrokeError
+from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
+from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
 
 LOGGER = logging.getLogger("bids_stroke")
 
 #: Name of the pseudo-fold that trains the final ensemble on every participant.
 FINAL = "all"
-
-#: The template (as the participant level asks for it).
-TEMPLATE = "MNI152NLin2009cAsym"
 
 
 @dataclass
@@ -221,7 +224,7 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
         if fold is everyone:
             bundle = pe.Node(
                 MakeBundle(
-                    out_dir=str(out / "models" / "ensemble"), threshold=0.5, seed=config.random_seed,
+                    out_dir=str(out / "models" / "ensemble"), threshold=DECISION_THRESHOLD, seed=config.random_seed,
                     cohort={"n": len(table), "sites": sorted(table["site"].unique().tolist()),
                             "prevalence": float(table["outcome"].mean())},
                     extra={"max_epochs": config.max_epochs, "patience": config.patience,
@@ -282,7 +285,7 @@ def run_group_level(config: Config) -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "cohort.npz"
     digest = write_arrays(table, data)
-    template = get_template(TEMPLATE, resolution=2, suffix="T2w", desc="brain")
+    template = get_template(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION, suffix="T2w", desc="brain")
     if template.space != inputs.space:
         raise BidsStrokeError(
             f"The participant-level outputs are in {inputs.space}, but this machine has {template.space}: "
@@ -340,15 +343,15 @@ def write_loco_maps(config: Config, table: pd.DataFrame, predictions: pd.DataFra
     for _, row in merged.iterrows():
         source = parse_file_entities(row["source"])
         entry = {"participant_id": row["participant_id"], "outcome": row["outcome"],
-                 "probability": row["ensemble"], "threshold": 0.5, "side": row["side"],
-                 "lesion": str(derivative_path(config.output_dir, source, space=space, res="2", label="lesion",
+                 "probability": row["ensemble"], "threshold": DECISION_THRESHOLD, "side": row["side"],
+                 "lesion": str(derivative_path(config.output_dir, source, space=space, res=DEFAULT_RESOLUTION, label="lesion",
                                                suffix="mask", extension=".nii.gz"))}
-        for scale in ("a1", "a2", "a3"):
+        for scale in SCALES:
             entry[f"attention_{scale}"] = str(derivative_path(
-                config.output_dir, source, space=space, res="2", desc=f"loco{scale}", suffix="attention",
+                config.output_dir, source, space=space, res=DEFAULT_RESOLUTION, desc=f"loco{scale}", suffix="attention",
                 extension=".nii.gz"))
         rows.append(entry)
-    mask = get_template(TEMPLATE, resolution=2, suffix="mask", desc="brain").path
+    mask = get_template(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION, suffix="mask", desc="brain").path
     return write_group_maps(config.output_dir, pd.DataFrame(rows), space=space, mask=mask,
                             metadata={"Variants": list(config.variants), "Source": "out-of-center attention"})
 

@@ -10,12 +10,10 @@ from nipype.pipeline import engine as pe
 from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.interfaces.bids import DerivativesDataSink
 from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
-from bids_stroke.interfaces.model import SCALES, PredictEnsemble, attention_metadata
+from bids_stroke.interfaces.model import PredictEnsemble, attention_metadata
 from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
-from bids_stroke.spatial.templates import TemplateSet
-
-#: Sidecar of the template-space outputs' resolution entity.
-TEMPLATE_RESOLUTION = "2"
+from bids_stroke.model.spec import SCALES
+from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, TemplateSet
 
 
 def workflow_name(subject: str, session: str | None) -> str:
@@ -58,7 +56,7 @@ def init_participant_wf(
     ------
     None: the files are fixed when the workflow is built.
 
-    Outputs (in OUTPUT_DIR, named by :func:`~bids_stroke.bids.derivatives.derivative_path`)
+    Outputs (in OUTPUT_DIR, named by :func:`~bids_stroke.bids.naming.derivative_path`)
     -------
     ``space-model_desc-preproc_dwi`` (+ sidecar), ``space-model_label-lesion_mask``,
     ``desc-brain_mask``, ``desc-adc_dwi`` (when available), the two ANTs transforms,
@@ -106,7 +104,7 @@ def init_participant_wf(
 
     ds_preproc = sink("ds_preproc", space="model", desc="preproc", suffix="dwi", extension=".nii.gz")
     ds_brain = sink("ds_brain_mask", desc="brain", suffix="mask", extension=".nii.gz")
-    ds_b0_tpl = sink("ds_b0_template", space=space, res=TEMPLATE_RESOLUTION, desc="b0",
+    ds_b0_tpl = sink("ds_b0_template", space=space, res=DEFAULT_RESOLUTION, desc="b0",
                      suffix="dwiref", extension=".nii.gz")
     ds_forward = sink("ds_forward_xfm", **{"from": "dwi", "to": space, "mode": "image",
                                              "suffix": "xfm", "extension": ".h5"})
@@ -142,7 +140,7 @@ def init_participant_wf(
         )
         ds_lesion_model = sink("ds_lesion_model", space="model", label="lesion", suffix="mask",
                                extension=".nii.gz")
-        ds_lesion_tpl = sink("ds_lesion_template", space=space, res=TEMPLATE_RESOLUTION, label="lesion",
+        ds_lesion_tpl = sink("ds_lesion_template", space=space, res=DEFAULT_RESOLUTION, label="lesion",
                              suffix="mask", extension=".nii.gz")
         workflow.connect([
             (lesion, model_input, [("mask", "lesion_mask")]),
@@ -170,7 +168,7 @@ def init_participant_wf(
             to_template = pe.Node(ApplyTransform(reference=str(templates.t2w_brain.path)),
                                   name=f"{scale}_to_template")
             ds_native = sink(f"ds_{scale}_attention", desc=scale, suffix="attention", extension=".nii.gz")
-            ds_template = sink(f"ds_{scale}_attention_template", space=space, res=TEMPLATE_RESOLUTION,
+            ds_template = sink(f"ds_{scale}_attention_template", space=space, res=DEFAULT_RESOLUTION,
                                desc=scale, suffix="attention", extension=".nii.gz")
             ds_native.inputs.metadata = meta
             ds_template.inputs.metadata = meta

@@ -1,0 +1,157 @@
+"""The derivatives dataset as a whole: OUTPUT_DIR checks, ``dataset_description.json``
+and ``.bidsignore``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from bids_stroke import __version__
+from bids_stroke.bids.naming import BIDSIGNORE
+from bids_stroke.bids.writers import write_json, write_text
+from bids_stroke.errors import OutputError, UsageError
+
+__all__ = ["BIDS_VERSION", "CODE_URL", "check_output_dir", "dataset_description", "detect_container",
+           "init_derivatives"]
+
+#: BIDS version the derivatives (and the simulator's datasets) declare.
+BIDS_VERSION = "1.10.0"
+
+#: Where the code lives, recorded in ``dataset_description.json``.
+CODE_URL = "https://github.com/bids-stroke/bids-stroke"
+
+
+def check_output_dir(bids_dir: str | os.PathLike, output_dir: str | os.PathLike) -> Path:
+    """Check that OUTPUT_DIR can hold bids-stroke's derivatives, without writing anything.
+
+    Parameters
+    ----------
+    bids_dir : path-like
+        The input BIDS dataset.
+    output_dir : path-like
+        The requested output folder (need not exist yet).
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_dir``, absolute and resolved.
+
+    Raises
+    ------
+    UsageError
+        (exit 64) OUTPUT_DIR is BIDS_DIR, one of its ancestors, or inside one of its
+        ``sub-*`` folders.
+    OutputError
+        (exit 73) OUTPUT_DIR, or the folder it would be created in, is not a writable
+        folder, or it already holds another pipeline's derivatives.
+    """
+    bids = Path(bids_dir).resolve()
+    out = Path(output_dir).resolve()
+    hint = f"Use a separate folder, e.g. {bids / 'derivatives' / 'bids-stroke'}."
+    if out == bids:
+        raise UsageError(f"OUTPUT_DIR {out} is BIDS_DIR itself: outputs would mix with inputs. {hint}")
+    if bids.is_relative_to(out):
+        raise UsageError(f"OUTPUT_DIR {out} contains BIDS_DIR {bids}. {hint}")
+    if out.is_relative_to(bids):
+        parts = out.relative_to(bids).parts
+        if any(part.startswith("sub-") for part in parts):
+            raise UsageError(f"OUTPUT_DIR {out} lies inside a sub-* folder of BIDS_DIR. {hint}")
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"OUTPUT_DIR {out} exists and is not a folder.")
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"OUTPUT_DIR {out} cannot be created: {existing} is not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"OUTPUT_DIR {out} cannot be created or written: {existing} is not writable.")
+
+    description = out / "dataset_description.json"
+    if description.is_file():
+        try:
+            generated_by = json.loads(description.read_text()).get("GeneratedBy", [])
+            names = {entry.get("Name") for entry in generated_by if isinstance(entry, dict)}
+        except (ValueError, AttributeError, OSError) as exc:
+            raise OutputError(f"{description}: unreadable ({exc}); move it away or use another OUTPUT_DIR.") from exc
+        if names and "bids-stroke" not in names:
+            raise OutputError(
+                f"OUTPUT_DIR {out} holds derivatives of {', '.join(sorted(map(str, names)))}, "
+                "not of bids-stroke; use another OUTPUT_DIR."
+            )
+    return out
+
+
+def detect_container() -> dict[str, str] | None:
+    """Describe the container bids-stroke runs in, if any (for ``GeneratedBy``).
+
+    Apptainer/Singularity set ``APPTAINER_CONTAINER``/``SINGULARITY_CONTAINER``; the
+    Docker image sets ``BIDS_STROKE_CONTAINER=docker``.
+    """
+    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
+    if image:
+        return {"Type": "singularity", "URI": image}
+    if os.environ.get("BIDS_STROKE_CONTAINER") == "docker":
+        return {"Type": "docker", "Tag": f"bidsstroke/bids-stroke:{__version__}"}
+    return None
+
+
+def _source_dataset(path: Path) -> dict[str, str]:
+    entry: dict[str, str] = {"URL": path.resolve().as_uri()}
+    try:
+        description = json.loads((path / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return entry
+    if description.get("DatasetDOI"):
+        doi = str(description["DatasetDOI"])
+        entry = {"DOI": doi if doi.startswith("doi:") else f"doi:{doi}", **entry}
+    if description.get("Version") or description.get("DatasetVersion"):
+        entry["Version"] = str(description.get("Version") or description.get("DatasetVersion"))
+    return entry
+
+
+def dataset_description(source_datasets: list[str | os.PathLike]) -> dict[str, Any]:
+    """The content of the derivatives' ``dataset_description.json``.
+
+    Parameters
+    ----------
+    source_datasets : list of path-like
+        The datasets the derivatives come from (BIDS_DIR, the lesion dataset).
+    """
+    generated_by: dict[str, Any] = {"Name": "bids-stroke", "Version": __version__, "CodeURL": CODE_URL}
+    container = detect_container()
+    if container:
+        generated_by["Container"] = container
+    return {
+        "Name": "bids-stroke: stroke outcome prognosis from acute DWI",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated_by],
+        "SourceDatasets": [_source_dataset(Path(p)) for p in source_datasets],
+        "HowToAcknowledge": (
+            "Cite bids-stroke and the method it implements: Moulton E et al., Interpretable "
+            "deep learning for the prognosis of long-term functional outcome post-stroke "
+            "using acute diffusion weighted imaging. J Cereb Blood Flow Metab 2022. "
+            "doi:10.1177/0271678X221129230"
+        ),
+    }
+
+
+def init_derivatives(output_dir: str | os.PathLike, source_datasets: list[str | os.PathLike]) -> Path:
+    """Create OUTPUT_DIR with its ``dataset_description.json`` and ``.bidsignore``.
+
+    An existing ``.bidsignore`` keeps its lines; missing ones are added.
+    """
+    out = Path(output_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"OUTPUT_DIR {out} cannot be created: {exc.strerror}.") from exc
+    write_json(out / "dataset_description.json", dataset_description(source_datasets))
+    ignore = out / ".bidsignore"
+    lines = ignore.read_text().splitlines() if ignore.is_file() else []
+    lines += [line for line in BIDSIGNORE if line not in lines]
+    write_text(ignore, "\n".join(lines) + "\n")
+    return out

@@ -1,0 +1,354 @@
+"""Output names, both ways: entities -> path and path -> entities.
+
+Every output path of bids-stroke is built here, from BIDS entities and one ordered table
+of path patterns (:data:`PATH_PATTERNS`), in the manner of niworkflows'
+``DerivativesDataSink``; every reader finds outputs again here
+(:func:`find_derivatives`, :func:`parse_derivative`), by parsing names with the same
+table. Files that are not BIDS derivatives (models, logs, reports) have their paths in
+:func:`run_path` and :func:`report_path`. Nothing else in the package assembles or takes
+apart an output file name.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bids.layout.writing import build_path
+
+#: Entities of the source DWI that output names keep (``rec`` is dropped: the outputs of
+#: a 4D series and of a trace-only series are the same kind of image).
+SOURCE_ENTITIES = ("subject", "session", "acquisition", "run")
+
+_SUBJECT_ENTITIES = (
+    "sub-{subject}[_ses-{session}][_acq-{acquisition}][_run-{run}]"
+    "[_from-{from}][_to-{to}][_mode-{mode}][_space-{space}][_res-{res}]"
+    "[_hemi-{hemi<L|R>}][_label-{label}][_desc-{desc}]"
+)
+_GROUP_ENTITIES = "[space-{space}_][res-{res}_][hemi-{hemi<L|R>}_][label-{label}_]desc-{desc}"
+
+_LABEL = re.compile(r"[A-Za-z0-9]+")
+
+#: Ordered path patterns (pybids syntax); the first that uses every given entity wins.
+PATH_PATTERNS = (
+    # per-participant images, transforms, tables and sidecars
+    "sub-{subject}[/ses-{session}]/{datatype<dwi>|dwi}/" + _SUBJECT_ENTITIES
+    + "_{suffix<dwi|dwiref|mask|probseg|attention|xfm|measures|predictions>}"
+    "{extension<.nii.gz|.json|.tsv|.h5>}",
+    # per-participant report figures
+    "sub-{subject}/{datatype<figures>}/" + _SUBJECT_ENTITIES
+    + "_{suffix}{extension<.svg|.png>}",
+    # group-level tables and maps
+    "{datatype<group>}/" + _GROUP_ENTITIES
+    + "_{suffix<predictions|metrics|stats|table|attention|probseg|mask>}"
+    "{extension<.tsv|.json|.nii.gz|.svg|.png>}",
+)
+
+#: Folders of OUTPUT_DIR that hold derivatives named by :data:`PATH_PATTERNS`.
+DERIVATIVE_FOLDERS = ("sub-*", "group")
+
+#: Non-standard suffixes and folders written by bids-stroke, listed in ``.bidsignore``.
+BIDSIGNORE = (
+    "*_measures.json",
+    "*_predictions.tsv",
+    "*_attention.nii.gz",
+    "*_attention.json",
+    "*_xfm.h5",
+    "*_dwiref.nii.gz",
+    "*_dwiref.json",
+    "*.html",
+    "figures/",
+    "group/",
+    "models/",
+    "logs/",
+)
+
+#: Matches any value of an entity in :func:`find_derivatives` (the entity must be present).
+ANY = object()
+
+
+def derivative_path(
+    output_dir: str | os.PathLike,
+    source_entities: Mapping[str, Any] | None = None,
+    **entities: Any,
+) -> Path:
+    """Build the path of one output file from BIDS entities.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Root of the derivatives dataset.
+    source_entities : mapping, default=None
+        Entities of the source file (as pybids or :func:`parse_derivative` return
+        them). Only :data:`SOURCE_ENTITIES` are kept; the others describe the input, not
+        the output.
+    **entities
+        Entities of the output, which take precedence: ``suffix`` and ``extension``
+        (with its dot) are required; ``desc``, ``space``, ``res``, ``label``, ``hemi``,
+        ``from``, ``to``, ``mode`` as needed. ``datatype="group"`` names a group-level
+        file (no subject); ``datatype="figures"`` a report figure.
+
+    Returns
+    -------
+    pathlib.Path
+        ``output_dir`` joined with the BIDS path.
+
+    Raises
+    ------
+    ValueError
+        When no pattern of :data:`PATH_PATTERNS` can express the entities.
+
+    Examples
+    --------
+    >>> derivative_path("/out", {"subject": "01", "rec": "TRACE"}, space="model",
+    ...                 desc="preproc", suffix="dwi", extension=".nii.gz").as_posix()
+    '/out/sub-01/dwi/sub-01_space-model_desc-preproc_dwi.nii.gz'
+    """
+    merged: dict[str, Any] = {}
+    for key in SOURCE_ENTITIES:
+        value = (source_entities or {}).get(key)
+        if value not in (None, ""):
+            merged[key] = value
+    merged.update({key: value for key, value in entities.items() if value is not None})
+    for key, value in merged.items():
+        if key not in ("extension", "datatype") and not _LABEL.fullmatch(str(value)):
+            raise ValueError(f"'{key}' must be an alphanumeric BIDS label. Got {value!r} instead.")
+    if merged.get("hemi") not in (None, "L", "R"):
+        raise ValueError(f"'hemi' must be L or R. Got {merged['hemi']!r} instead.")
+    if merged.get("datatype") == "group":
+        for key in SOURCE_ENTITIES:
+            merged.pop(key, None)
+    relative = build_path(merged, PATH_PATTERNS, strict=True)
+    if relative is None:
+        raise ValueError(
+            f"No derivatives path pattern can express the entities {sorted(merged.items())}."
+        )
+    return Path(output_dir) / relative
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """The JSON sidecar of an image: same name with ``.json`` instead of ``.nii[.gz]``."""
+    path = Path(path)
+    name = path.name
+    for ext in (".nii.gz", ".nii", ".tsv", ".h5"):
+        if name.endswith(ext):
+            return path.with_name(name[: -len(ext)] + ".json")
+    raise ValueError(f"'path' must name a .nii.gz, .nii, .tsv or .h5 file. Got {path} instead.")
+
+
+# ---------------------------------------------------------------------------------------
+# Path -> entities
+# ---------------------------------------------------------------------------------------
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A regular expression that parses the paths one pybids pattern builds."""
+    parts, seen, i = [], set(), 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "[":
+            parts.append("(?:")
+        elif char == "]":
+            parts.append(")?")
+        elif char == "{":
+            end = pattern.index("}", i)
+            field_ = pattern[i + 1:end]
+            name, _, rest = field_.partition("<")
+            name = name.split("|")[0]
+            if rest:
+                choices = rest.split(">")[0].split("|")
+                value = "|".join(re.escape(choice) for choice in choices)
+            else:
+                value = r"\.[a-z.]+" if name == "extension" else "[A-Za-z0-9]+"
+            parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{value})")
+            seen.add(name)
+            i = end
+        else:
+            parts.append(re.escape(char))
+        i += 1
+    return re.compile("".join(parts))
+
+
+@functools.lru_cache(maxsize=None)
+def _regexes() -> tuple[re.Pattern, ...]:
+    return tuple(_pattern_regex(pattern) for pattern in PATH_PATTERNS)
+
+
+def parse_derivative(path: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> dict[str, str] | None:
+    """The entities of an output path, parsed with :data:`PATH_PATTERNS`.
+
+    Parameters
+    ----------
+    path : path-like
+        An output file; relative to ``output_dir`` unless ``output_dir`` is None, in
+        which case the part from the first ``sub-*`` or ``group`` folder is parsed.
+    output_dir : path-like, default=None
+        Root of the derivatives dataset.
+
+    Returns
+    -------
+    dict or None
+        Entity -> value (``extension`` with its dot, ``datatype`` as built), such that
+        ``derivative_path(output_dir, **entities)`` gives ``path`` back; None when no
+        pattern names the file.
+
+    Examples
+    --------
+    >>> parse_derivative("/out/sub-01/dwi/sub-01_desc-brain_mask.nii.gz", "/out")
+    {'subject': '01', 'datatype': 'dwi', 'desc': 'brain', 'suffix': 'mask', 'extension': '.nii.gz'}
+    """
+    path = Path(path)
+    if output_dir is not None:
+        try:
+            relative = path.relative_to(output_dir)
+        except ValueError:
+            return None
+    else:
+        parts = path.parts
+        starts = [k for k, part in enumerate(parts) if part.startswith("sub-") or part == "group"]
+        if not starts:
+            return None
+        relative = Path(*parts[starts[0]:])
+    text = relative.as_posix()
+    for regex in _regexes():
+        match = regex.fullmatch(text)
+        if match:
+            return {key: value for key, value in match.groupdict().items() if value is not None}
+    return None
+
+
+def _matches(value: str | None, wanted: Any) -> bool:
+    if wanted is ANY:
+        return value is not None
+    if wanted is None:
+        return value is None
+    if isinstance(wanted, (list, tuple, set, frozenset)):
+        return value in {str(w) for w in wanted}
+    return value == str(wanted)
+
+
+def find_derivatives(output_dir: str | os.PathLike, **entities: Any) -> list[Path]:
+    """The outputs in ``output_dir`` whose entities match, sorted by path.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Root of the derivatives dataset.
+    **entities
+        Entity -> wanted value: a string (equal), a list or tuple (any of them), None
+        (the entity must be absent) or :data:`ANY` (present with any value). Entities
+        not given may take any value or be absent. ``subject`` and ``session`` are
+        given without their ``sub-``/``ses-`` prefixes.
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Examples
+    --------
+    >>> find_derivatives(out, subject="01", space="model", desc="preproc",   # doctest: +SKIP
+    ...                  suffix="dwi", extension=".nii.gz")
+    [PosixPath('out/sub-01/dwi/sub-01_space-model_desc-preproc_dwi.nii.gz')]
+    """
+    root = Path(output_dir)
+    subject = entities.get("subject")
+    if isinstance(subject, str):
+        folders = [root / f"sub-{subject}"]
+    elif entities.get("datatype") == "group":
+        folders = [root / "group"]
+    else:
+        folders = sorted(p for pattern in DERIVATIVE_FOLDERS for p in root.glob(pattern) if p.is_dir())
+    found = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.rglob("*"):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            parsed = parse_derivative(path, root)
+            if parsed is not None and all(_matches(parsed.get(k), v) for k, v in entities.items()):
+                found.append(path)
+    return sorted(found)
+
+
+# ---------------------------------------------------------------------------------------
+# Files that are not BIDS derivatives
+# ---------------------------------------------------------------------------------------
+#: Folder of the final ensemble's training jobs (``models/all/<variant>/``), and the name
+#: of that pseudo-fold.
+FINAL_FOLD = "all"
+
+#: ``kind`` of :func:`run_path` -> path relative to OUTPUT_DIR (``str.format`` fields).
+RUN_PATHS = {
+    "loco_job": "models/loco/fold-{fold}/{variant}",
+    "final_job": "models/" + FINAL_FOLD + "/{variant}",
+    "fold_predictions": "models/loco/fold-{fold}/predictions.tsv",
+    "ensemble": "models/ensemble",
+    "config": "logs/config-{run_id}.json",
+    "participant_summary": "logs/participant-{run_id}_summary.tsv",
+    "citation": "logs/CITATION.md",
+}
+
+
+def run_path(output_dir: str | os.PathLike, kind: str, **fields: str) -> Path:
+    """Path of a file or folder of OUTPUT_DIR that is not a BIDS derivative.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Root of the derivatives dataset.
+    kind : str
+        One of :data:`RUN_PATHS`: ``loco_job`` (``fold``, ``variant``), ``final_job``
+        (``variant``), ``fold_predictions`` (``fold``), ``ensemble``, ``config`` and
+        ``participant_summary`` (``run_id``), ``citation``.
+    **fields
+        The values the path needs; labels must be alphanumeric (``variant`` may hold
+        ``-`` and ``.``; ``run_id`` ``-`` and ``_``).
+
+    Examples
+    --------
+    >>> run_path("/out", "loco_job", fold="siteA", variant="f8-g1.5").as_posix()
+    '/out/models/loco/fold-siteA/f8-g1.5'
+    """
+    if kind not in RUN_PATHS:
+        raise ValueError(f"'kind' must be one of {', '.join(RUN_PATHS)}. Got {kind!r} instead.")
+    for key, value in fields.items():
+        allowed = {"variant": r"[A-Za-z0-9.\-]+", "run_id": r"[A-Za-z0-9_\-]+"}.get(key, r"[A-Za-z0-9]+")
+        if not re.fullmatch(allowed, str(value)):
+            raise ValueError(f"'{key}' of a {kind} path must match {allowed}. Got {value!r} instead.")
+    try:
+        relative = RUN_PATHS[kind].format(**fields)
+    except KeyError as exc:
+        raise ValueError(f"A {kind} path needs '{exc.args[0]}'.") from None
+    return Path(output_dir) / relative
+
+
+def report_path(output_dir: str | os.PathLike, subject: str | None = None) -> Path:
+    """Path of the HTML report: ``sub-<L>.html`` for a participant, else ``group.html``."""
+    name = f"sub-{subject}.html" if subject else "group.html"
+    return Path(output_dir) / name
+
+
+def participant_label(entities: Mapping[str, Any]) -> str:
+    """``sub-<L>`` (and `` ses-<S>``) of a participant's entities, as logs show them."""
+    subject, session = entities.get("subject"), entities.get("session")
+    return f"sub-{subject}" + (f" ses-{session}" if session else "")
+
+
+def participant_id(subject: str) -> str:
+    """The ``participant_id`` of participants.tsv for a subject label (``sub-<L>``)."""
+    return f"sub-{subject}"
+
+
+def subject_label(participant: str) -> str:
+    """The subject label of a ``participant_id`` (``sub-`` stripped)."""
+    return participant[4:] if participant.startswith("sub-") else participant
+
+
+__all__ = [
+    "ANY", "BIDSIGNORE", "FINAL_FOLD", "PATH_PATTERNS", "RUN_PATHS", "SOURCE_ENTITIES",
+    "derivative_path", "find_derivatives", "parse_derivative", "participant_id",
+    "participant_label", "report_path", "run_path", "sidecar_path", "subject_label",
+]

@@ -1,0 +1,109 @@
+"""The derivatives dataset: dataset_description, .bidsignore, OUTPUT_DIR checks."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from bids_stroke import __version__
+from bids_stroke.bids import dataset as d
+from bids_stroke.errors import ExitCode, OutputError, UsageError
+
+def test_dataset_description_and_bidsignore(tmp_path, monkeypatch):
+    bids = tmp_path / "bids"
+    bids.mkdir()
+    (bids / "dataset_description.json").write_text(
+        json.dumps({"Name": "x", "BIDSVersion": "1.9.0", "DatasetDOI": "10.1/abc", "Version": "2"})
+    )
+    monkeypatch.delenv("APPTAINER_CONTAINER", raising=False)
+    monkeypatch.delenv("SINGULARITY_CONTAINER", raising=False)
+    monkeypatch.setenv("BIDS_STROKE_CONTAINER", "docker")
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / ".bidsignore").write_text("custom/\n")
+    d.init_derivatives(out, [bids])
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative"
+    generated = desc["GeneratedBy"][0]
+    assert generated["Name"] == "bids-stroke" and generated["Version"] == __version__
+    assert generated["CodeURL"].startswith("https://")
+    assert generated["Container"]["Type"] == "docker" and __version__ in generated["Container"]["Tag"]
+    assert desc["SourceDatasets"][0] == {"DOI": "doi:10.1/abc", "URL": bids.resolve().as_uri(), "Version": "2"}
+    ignore = (out / ".bidsignore").read_text().splitlines()
+    assert ignore[0] == "custom/"  # existing lines kept
+    for pattern in ("*_measures.json", "*_predictions.tsv", "*_attention.nii.gz", "*_xfm.h5", "group/"):
+        assert pattern in ignore
+    # rerun: nothing duplicated
+    d.init_derivatives(out, [bids])
+    assert (out / ".bidsignore").read_text().splitlines() == ignore
+
+
+def test_container_detection(monkeypatch):
+    for var in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER", "BIDS_STROKE_CONTAINER"):
+        monkeypatch.delenv(var, raising=False)
+    assert d.detect_container() is None
+    monkeypatch.setenv("APPTAINER_CONTAINER", "/img/bids-stroke.sif")
+    assert d.detect_container() == {"Type": "singularity", "URI": "/img/bids-stroke.sif"}
+
+
+
+@pytest.fixture()
+def bids_dir(tmp_path):
+    root = tmp_path / "ds"
+    (root / "sub-01" / "dwi").mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9.0"}')
+    return root
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [".", "..", "sub-01", "sub-01/dwi/out", "../ds/sub-01/x"],
+)
+def test_output_dir_overlapping_bids_dir_is_a_usage_error(bids_dir, relative):
+    with pytest.raises(UsageError) as info:
+        d.check_output_dir(bids_dir, bids_dir / relative)
+    assert info.value.exit_code == ExitCode.USAGE
+    assert "derivatives" in str(info.value)  # the hint names a good place
+
+
+@pytest.mark.parametrize("relative", ["derivatives/bids-stroke", "derivatives/a/b", "../elsewhere"])
+def test_output_dir_allowed_places(bids_dir, relative):
+    assert d.check_output_dir(bids_dir, bids_dir / relative) == (bids_dir / relative).resolve()
+    assert not (bids_dir / relative).exists()  # checking writes nothing
+
+
+def test_output_dir_that_cannot_be_created(bids_dir, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="a_file") as info:
+        d.check_output_dir(bids_dir, blocker / "out")
+    assert info.value.exit_code == ExitCode.CANNOT_CREATE_OUTPUT
+    with pytest.raises(OutputError, match="not a folder"):
+        d.check_output_dir(bids_dir, blocker)
+
+
+def test_output_dir_in_read_only_folder(bids_dir, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    asked = []
+
+    def fake_access(path, mode):  # a read-only folder, whoever runs the tests (root ignores chmod)
+        asked.append(os.fspath(path))
+        return os.fspath(path) != os.fspath(locked.resolve())
+
+    monkeypatch.setattr(d.os, "access", fake_access)
+    with pytest.raises(OutputError, match="not writable"):
+        d.check_output_dir(bids_dir, locked / "out" / "deeper")
+    assert asked == [os.fspath(locked.resolve())]  # the nearest existing folder is the one checked
+
+
+def test_output_dir_of_another_pipeline_is_refused(bids_dir, tmp_path):
+    out = tmp_path / "fmriprep"
+    out.mkdir()
+    (out / "dataset_description.json").write_text(json.dumps({"GeneratedBy": [{"Name": "fMRIPrep"}]}))
+    with pytest.raises(OutputError, match="fMRIPrep"):
+        d.check_output_dir(bids_dir, out)
+    d.init_derivatives(tmp_path / "ours", [bids_dir])
+    assert d.check_output_dir(bids_dir, tmp_path / "ours") == (tmp_path / "ours").resolve()

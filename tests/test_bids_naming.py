@@ -1,0 +1,169 @@
+"""Output names: every INTERFACE name built, parsed back and found."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from bids_stroke.bids import naming as d
+
+SOURCE = {"subject": "01", "session": "pre", "rec": "TRACE", "suffix": "dwi", "datatype": "dwi"}
+
+
+_INTERFACE_NAMES = [
+        (dict(space="model", desc="preproc", suffix="dwi", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_space-model_desc-preproc_dwi.nii.gz"),
+        (dict(desc="brain", suffix="mask", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_desc-brain_mask.nii.gz"),
+        ({"from": "dwi", "to": "MNI152NLin2009cAsym", "mode": "image", "suffix": "xfm", "extension": ".h5"},
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_from-dwi_to-MNI152NLin2009cAsym_mode-image_xfm.h5"),
+        ({"from": "MNI152NLin2009cAsym", "to": "dwi", "mode": "image", "suffix": "xfm", "extension": ".h5"},
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_from-MNI152NLin2009cAsym_to-dwi_mode-image_xfm.h5"),
+        (dict(space="MNI152NLin2009cAsym", res="2", label="lesion", suffix="mask", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_space-MNI152NLin2009cAsym_res-2_label-lesion_mask.nii.gz"),
+        (dict(space="MNI152NLin2009cAsym", res="2", desc="b0", suffix="dwiref", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_space-MNI152NLin2009cAsym_res-2_desc-b0_dwiref.nii.gz"),
+        (dict(desc="lesion", suffix="measures", extension=".json"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_desc-lesion_measures.json"),
+        (dict(desc="ensemble", suffix="predictions", extension=".tsv"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_desc-ensemble_predictions.tsv"),
+        (dict(desc="a2", suffix="attention", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_desc-a2_attention.nii.gz"),
+        (dict(space="MNI152NLin2009cAsym", res="2", desc="a3", suffix="attention", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_space-MNI152NLin2009cAsym_res-2_desc-a3_attention.nii.gz"),
+        (dict(datatype="figures", desc="registration", suffix="dwi", extension=".svg"),
+         "sub-01/figures/sub-01_ses-pre_desc-registration_dwi.svg"),
+        (dict(datatype="group", desc="loco", suffix="predictions", extension=".tsv"),
+         "group/desc-loco_predictions.tsv"),
+        (dict(datatype="group", desc="comparisons", suffix="stats", extension=".tsv"),
+         "group/desc-comparisons_stats.tsv"),
+        (dict(datatype="group", desc="cohort", suffix="table", extension=".tsv"),
+         "group/desc-cohort_table.tsv"),
+        (dict(datatype="group", space="MNI152NLin2009cAsym", res="2", hemi="L", desc="a1",
+              suffix="attention", extension=".nii.gz"),
+         "group/space-MNI152NLin2009cAsym_res-2_hemi-L_desc-a1_attention.nii.gz"),
+]
+
+
+@pytest.mark.parametrize(("entities", "expected"), _INTERFACE_NAMES)
+def test_derivative_path_matches_interface(tmp_path, entities, expected):
+    assert d.derivative_path(tmp_path, SOURCE, **entities) == tmp_path / expected
+
+
+def test_derivative_path_without_session_keeps_acq_and_run_drops_rec(tmp_path):
+    source = {"subject": "7", "acquisition": "ax", "run": 2, "rec": "TRACE"}
+    path = d.derivative_path(tmp_path, source, space="model", desc="preproc", suffix="dwi", extension=".nii.gz")
+    assert path == tmp_path / "sub-7/dwi/sub-7_acq-ax_run-2_space-model_desc-preproc_dwi.nii.gz"
+
+
+@pytest.mark.parametrize(
+    "entities",
+    [
+        dict(desc="x", suffix="bogus", extension=".nii.gz"),  # unknown suffix
+        dict(desc="x", suffix="dwi", extension=".mat"),  # unknown extension
+        dict(desc="x", suffix="dwi", extension=".nii.gz", hemi="left"),  # hemi must be L/R
+        dict(desc="x", suffix="dwi"),  # no extension
+        dict(desc="a_b", suffix="dwi", extension=".nii.gz"),  # not a BIDS label
+    ],
+)
+def test_derivative_path_refuses_what_no_pattern_expresses(tmp_path, entities):
+    with pytest.raises(ValueError, match="No derivatives path pattern|must be"):
+        d.derivative_path(tmp_path, SOURCE, **entities)
+
+
+def test_report_and_sidecar_paths(tmp_path):
+    assert d.report_path(tmp_path, "01") == tmp_path / "sub-01.html"
+    assert d.report_path(tmp_path) == tmp_path / "group.html"
+    assert d.sidecar_path(tmp_path / "a_dwi.nii.gz") == tmp_path / "a_dwi.json"
+    with pytest.raises(ValueError, match="'path' must name"):
+        d.sidecar_path(tmp_path / "a.txt")
+
+
+#: Names of the group maps (bids_stroke.maps.group_maps) and report figures, beside INTERFACE's.
+MORE_NAMES = [
+    "group/space-MNI152NLin2009cAsym_res-2_hemi-R_desc-a2TP_attention.nii.gz",
+    "group/space-MNI152NLin2009cAsym_res-2_hemi-L_label-lesion_desc-FN_probseg.nii.gz",
+    "group/space-MNI152NLin2009cAsym_res-2_desc-attention_stats.tsv",
+    "group/space-MNI152NLin2009cAsym_res-2_hemi-L_desc-TP_attention.png",
+    "group/desc-loco_metrics.tsv",
+    "group/desc-loco_metrics.json",
+    "sub-01/figures/sub-01_ses-pre_desc-attention_dwi.png",
+    "sub-01/dwi/sub-01_acq-fast_run-2_space-model_label-lesion_mask.nii.gz",
+    "sub-01/ses-pre/dwi/sub-01_ses-pre_space-model_desc-preproc_dwi.json",
+]
+
+
+@pytest.mark.parametrize("relative", [expected for _, expected in _INTERFACE_NAMES] + MORE_NAMES)
+def test_every_output_name_parses_back_into_its_entities(tmp_path, relative):
+    entities = d.parse_derivative(tmp_path / relative, tmp_path)
+    assert entities is not None, relative
+    assert d.derivative_path(tmp_path, entities, **entities) == tmp_path / relative
+    # without the root, from the first sub-*/group folder
+    assert d.parse_derivative(tmp_path / relative) == entities
+
+
+def test_parse_keeps_each_entity_apart(tmp_path):
+    entities = d.parse_derivative(
+        tmp_path / "sub-01/ses-pre/dwi/sub-01_ses-pre_from-dwi_to-MNI152NLin2009cAsym_mode-image_xfm.h5", tmp_path)
+    assert entities == {"subject": "01", "session": "pre", "datatype": "dwi", "from": "dwi",
+                        "to": "MNI152NLin2009cAsym", "mode": "image", "suffix": "xfm", "extension": ".h5"}
+
+
+@pytest.mark.parametrize("relative", [
+    "sub-01/dwi/sub-02_desc-brain_mask.nii.gz",        # subject of the folder and the name differ
+    "sub-01/ses-a/dwi/sub-01_ses-b_desc-brain_mask.nii.gz",
+    "sub-01/dwi/sub-01_desc-brain_mask.nii",           # not an output extension
+    "sub-01/dwi/sub-01_hemi-X_desc-a1_attention.nii.gz",
+    "group/sub-01_desc-loco_predictions.tsv",
+    "models/ensemble/manifest.json",
+    "sub-01.html",
+])
+def test_what_is_not_an_output_name_does_not_parse(tmp_path, relative):
+    assert d.parse_derivative(tmp_path / relative, tmp_path) is None
+
+
+def test_find_derivatives_selects_by_entities(tmp_path):
+    names = [expected for _, expected in _INTERFACE_NAMES] + MORE_NAMES + [
+        "sub-02/dwi/sub-02_space-model_desc-preproc_dwi.nii.gz",
+        "sub-02/dwi/.tmp-123-sub-02_space-model_desc-preproc_dwi.nii.gz",   # a writer's temporary file
+        "sub-02/dwi/notes.txt",
+        "models/ensemble/manifest.json",
+    ]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    preproc = dict(space="model", desc="preproc", suffix="dwi", extension=".nii.gz")
+    assert d.find_derivatives(tmp_path, **preproc) == [
+        tmp_path / "sub-01/ses-pre/dwi/sub-01_ses-pre_space-model_desc-preproc_dwi.nii.gz",
+        tmp_path / "sub-02/dwi/sub-02_space-model_desc-preproc_dwi.nii.gz",
+    ]
+    assert d.find_derivatives(tmp_path, subject="02", **preproc) == [
+        tmp_path / "sub-02/dwi/sub-02_space-model_desc-preproc_dwi.nii.gz"]
+    assert d.find_derivatives(tmp_path, subject="02", session="pre", **preproc) == []
+    assert d.find_derivatives(tmp_path, subject="01", session=None, **preproc) == []
+    xfms = d.find_derivatives(tmp_path, subject="01", **{"from": "dwi", "to": d.ANY}, suffix="xfm")
+    assert [p.name for p in xfms] == ["sub-01_ses-pre_from-dwi_to-MNI152NLin2009cAsym_mode-image_xfm.h5"]
+    group_maps = d.find_derivatives(tmp_path, datatype="group", hemi=("L", "R"), suffix="attention",
+                                    extension=".nii.gz")
+    assert [p.name for p in group_maps] == ["space-MNI152NLin2009cAsym_res-2_hemi-L_desc-a1_attention.nii.gz",
+                                            "space-MNI152NLin2009cAsym_res-2_hemi-R_desc-a2TP_attention.nii.gz"]
+    labelled = d.find_derivatives(tmp_path, datatype="group", label=d.ANY)
+    assert [p.name for p in labelled] == ["space-MNI152NLin2009cAsym_res-2_hemi-L_label-lesion_desc-FN_probseg.nii.gz"]
+    assert d.find_derivatives(tmp_path / "missing", **preproc) == []
+
+
+def test_run_paths(tmp_path):
+    assert d.run_path(tmp_path, "loco_job", fold="siteA", variant="f16-g1.5-bn") == \
+        tmp_path / "models/loco/fold-siteA/f16-g1.5-bn"
+    assert d.run_path(tmp_path, "final_job", variant="f8-g2") == tmp_path / "models/all/f8-g2"
+    assert d.run_path(tmp_path, "fold_predictions", fold="B") == tmp_path / "models/loco/fold-B/predictions.tsv"
+    assert d.run_path(tmp_path, "ensemble") == tmp_path / "models/ensemble"
+    assert d.run_path(tmp_path, "config", run_id="20260101-000000_abc123") == \
+        tmp_path / "logs/config-20260101-000000_abc123.json"
+    assert d.run_path(tmp_path, "citation") == tmp_path / "logs/CITATION.md"
+    with pytest.raises(ValueError, match="'fold'"):
+        d.run_path(tmp_path, "loco_job", fold="../x", variant="f8-g2")
+    with pytest.raises(ValueError, match="needs 'variant'"):
+        d.run_path(tmp_path, "loco_job", fold="A")
+    with pytest.raises(ValueError, match="'kind' must be one of"):
+        d.run_path(tmp_path, "weights")
