@@ -39,7 +39,7 @@ import pandas as pd
 from bids_stroke import __version__
 from bids_stroke.bids.naming import derivative_path, report_path
 from bids_stroke.bids.writers import write_text
-from bids_stroke.maps.group_maps import (
+from bids_stroke.maps import (
     ALL_GROUP,
     CLASSIFICATION_GROUPS,
     HEMISPHERES,
