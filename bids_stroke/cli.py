@@ -8,6 +8,7 @@ one line on stderr and the exit code of the BIDS execution specification.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bids_stroke import __version__
-from bids_stroke.config import ANALYSIS_LEVELS, NIPYPE_PLUGINS, TRAIN_PRECISIONS, VARIANT_NAMES, Config
+from bids_stroke.config import (
+    ANALYSIS_LEVELS,
+    NIPYPE_PLUGINS,
+    TRAIN_PRECISIONS,
+    VARIANT_NAMES,
+    WORK_DIR,
+    Config,
+)
 from bids_stroke.errors import (
     BidsStrokeError,
     ExitCode,
@@ -71,6 +79,14 @@ def _number(kind: type, allowed: str, accept) -> callable:
     return convert
 
 
+def _default(name: str):
+    """The default of the :class:`Config` field ``name`` (a fresh one for a factory)."""
+    field = next(f for f in dataclasses.fields(Config) if f.name == name)
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
 _positive_int = _number(int, "a positive integer", lambda v: v >= 1)
 _non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
 _positive_float = _number(float, "a positive number", lambda v: v > 0)
@@ -108,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         *_flags("participant-label"),
         nargs="+",
-        default=[],
+        default=_default("participant_label"),
         metavar="LABEL",
         help="participants to process, with or without 'sub-', or files listing them "
         "(one per line); default: all",
@@ -116,13 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         *_flags("session-label"),
         nargs="+",
-        default=[],
+        default=_default("session_label"),
         metavar="LABEL",
         help="sessions to process, with or without 'ses-', or files listing them; default: all",
     )
     sel.add_argument(
         *_flags("bids-filter-file"),
         type=Path,
+        default=_default("bids_filter_file"),
         metavar="FILE",
         help="JSON file of pybids entity filters per input kind (keys: dwi, trace, adc, "
         "lesion, brain_mask), e.g. {\"dwi\": {\"acquisition\": \"axial\"}}",
@@ -130,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         *_flags("lesion-dir"),
         type=Path,
+        default=_default("lesion_dir"),
         metavar="PATH",
         help="a BIDS derivatives dataset holding the lesion masks "
         "(*_label-lesion_mask, *_desc-lesion_mask or *_label-lesion_roi); "
@@ -138,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         *_flags("skip-bids-validation"),
         action="store_true",
+        default=_default("skip_bids_validation"),
         help="do not check BIDS_DIR with bids-validator-deno",
     )
 
@@ -145,90 +164,97 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument(
         *_flags("work-dir", "-w"),
         type=Path,
-        default=Path("work"),
+        default=WORK_DIR,
         metavar="PATH",
-        help="working folder for intermediate results, reused on a rerun (default: ./work)",
+        help="working folder for intermediate results, reused on a rerun (default: ./%(default)s)",
     )
     perf.add_argument(
         *_flags("nprocs"),
         *(["--n-cpus", "--n_cpus"]),
         type=_positive_int,
+        default=_default("nprocs"),
         metavar="N",
         help="processes to run in parallel (default: every CPU available)",
     )
     perf.add_argument(
         *_flags("omp-nthreads"),
         type=_positive_int,
+        default=_default("omp_nthreads"),
         metavar="N",
         help="threads per process for ANTs and the model (default: min(8, --nprocs))",
     )
     perf.add_argument(
         *_flags("mem-gb"),
         type=_positive_float,
+        default=_default("mem_gb"),
         metavar="GB",
         help="memory the scheduler may plan with, in GB (default: no limit)",
     )
     perf.add_argument(
         *_flags("nipype-plugin"),
         choices=NIPYPE_PLUGINS,
-        default="MultiProc",
+        default=_default("nipype_plugin"),
         metavar="PLUGIN",
-        help="nipype execution plugin: " + ", ".join(NIPYPE_PLUGINS) + " (default: MultiProc); "
+        help="nipype execution plugin: " + ", ".join(NIPYPE_PLUGINS) + " (default: %(default)s); "
         "SLURM, SGE, PBS, ... submit one job per step to a cluster",
     )
     perf.add_argument(
         *_flags("stop-on-first-crash"),
         action="store_true",
+        default=_default("stop_on_first_crash"),
         help="stop at the first failing step (default: a failing participant stops alone, "
         "the others go on)",
     )
     perf.add_argument(
         *_flags("random-seed"),
         type=_non_negative_int,
-        default=0,
+        default=_default("random_seed"),
         metavar="SEED",
-        help="seed of every random choice, recorded in the outputs (default: 0)",
+        help="seed of every random choice, recorded in the outputs (default: %(default)s)",
     )
 
     model = parser.add_argument_group("prediction (participant level)")
     model.add_argument(
         *_flags("model"),
         type=Path,
+        default=_default("model"),
         metavar="PATH",
         help="a trained ensemble (a folder with manifest.json, e.g. OUTPUT_DIR/models/ensemble "
         "of a group run): adds predictions and attention maps",
     )
 
     group = parser.add_argument_group("group level")
-    group.add_argument(*_flags("site-column"), default="site", metavar="COLUMN",
-                       help="participants.tsv column naming the acquisition site (default: site)")
-    group.add_argument(*_flags("outcome-column"), default="mrs", metavar="COLUMN",
-                       help="participants.tsv column holding the 3-month mRS (default: mrs)")
-    group.add_argument(*_flags("poor-threshold"), type=_mrs_threshold, default=3, metavar="MRS",
-                       help="poor outcome is mRS >= this grade (default: 3)")
-    group.add_argument(*_flags("aspects-column"), default="aspects", metavar="COLUMN",
+    group.add_argument(*_flags("site-column"), default=_default("site_column"), metavar="COLUMN",
+                       help="participants.tsv column naming the acquisition site (default: %(default)s)")
+    group.add_argument(*_flags("outcome-column"), default=_default("outcome_column"), metavar="COLUMN",
+                       help="participants.tsv column holding the 3-month mRS (default: %(default)s)")
+    group.add_argument(*_flags("poor-threshold"), type=_mrs_threshold, default=_default("poor_threshold"),
+                       metavar="MRS", help="poor outcome is mRS >= this grade (default: %(default)s)")
+    group.add_argument(*_flags("aspects-column"), default=_default("aspects_column"), metavar="COLUMN",
                        help="participants.tsv column holding ASPECTS; the ASPECTS baseline is "
-                       "skipped, with a note, when it is absent (default: aspects)")
-    group.add_argument(*_flags("max-epochs"), type=_positive_int, default=150, metavar="N",
-                       help="maximum training epochs per model (default: 150)")
-    group.add_argument(*_flags("patience"), type=_positive_int, default=30, metavar="N",
-                       help="early stopping after N epochs without a better validation loss (default: 30)")
-    group.add_argument(*_flags("variants"), nargs="+", choices=VARIANT_NAMES, default=list(VARIANT_NAMES),
+                       "skipped, with a note, when it is absent (default: %(default)s)")
+    group.add_argument(*_flags("max-epochs"), type=_positive_int, default=_default("max_epochs"), metavar="N",
+                       help="maximum training epochs per model (default: %(default)s)")
+    group.add_argument(*_flags("patience"), type=_positive_int, default=_default("patience"), metavar="N",
+                       help="early stopping after N epochs without a better validation loss "
+                       "(default: %(default)s)")
+    group.add_argument(*_flags("variants"), nargs="+", choices=VARIANT_NAMES, default=_default("variants"),
                        metavar="NAME",
                        help="variants to train and ensemble: " + ", ".join(VARIANT_NAMES) + " (default: all)")
-    group.add_argument(*_flags("train-precision"), choices=TRAIN_PRECISIONS, default="auto",
+    group.add_argument(*_flags("train-precision"), choices=TRAIN_PRECISIONS, default=_default("train_precision"),
                        help="compute precision of network levels 2-5 during training; the weights "
                        "and the saved models stay float32. auto: bfloat16 on CPUs with AMX or "
                        "AVX-512 BF16 and on GPUs of compute capability >= 8.0, else float32 "
-                       "(default: auto)")
-    group.add_argument(*_flags("bootstrap"), type=_non_negative_int, default=10000, metavar="N",
+                       "(default: %(default)s)")
+    group.add_argument(*_flags("bootstrap"), type=_non_negative_int, default=_default("bootstrap"), metavar="N",
                        help="bootstrap resamples for 95%% confidence intervals; 0 disables them "
-                       "(default: 10000)")
+                       "(default: %(default)s)")
 
     other = parser.add_argument_group("other")
-    other.add_argument(*_flags("reports-only"), action="store_true",
+    other.add_argument(*_flags("reports-only"), action="store_true", default=_default("reports_only"),
                        help="only regenerate the HTML reports and figures from existing outputs")
-    other.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: even more)")
+    other.add_argument("-v", "--verbose", action="count", default=_default("verbose"),
+                       help="more log output (-vv: even more)")
     return parser
 
 
@@ -239,7 +265,8 @@ def config_from_args(opts: argparse.Namespace) -> Config:
     ------
     UnknownAnalysisLevel, MissingInputError, UsageError
     """
-    from bids_stroke.bids.layout import load_bids_filters, normalize_labels
+    from bids_stroke.bids.filters import load_bids_filters
+    from bids_stroke.bids.labels import normalize_labels
 
     if opts.analysis_level not in ANALYSIS_LEVELS:
         raise UnknownAnalysisLevel(

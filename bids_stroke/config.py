@@ -59,6 +59,10 @@ NIPYPE_PLUGINS = (
     "Debug",
 )
 
+#: Default working folder, relative to the current folder (:class:`Config` makes it
+#: absolute).
+WORK_DIR = Path("work")
+
 
 def new_run_id() -> str:
     """``YYYYmmdd-HHMMSS_<6 hex>``: the UTC time and a random suffix."""
@@ -85,10 +89,14 @@ class Config:
     bids_filters : dict, default={}
         pybids entity filters per input kind (``dwi``, ``trace``, ``adc``, ``lesion``,
         ``brain_mask``) from ``--bids-filter-file``.
+    bids_filter_file : pathlib.Path or None, default=None
+        The JSON file ``bids_filters`` was read from (``--bids-filter-file``, absolute),
+        recorded with the outputs; None when there is none.
     skip_bids_validation : bool, default=False
         Do not run ``bids-validator-deno`` on BIDS_DIR.
-    work_dir : pathlib.Path
+    work_dir : pathlib.Path, default=WORK_DIR
         nipype's working folder; reused on a rerun so finished steps are not recomputed.
+        The default is made absolute (under the current folder).
     nprocs : int or None, default=None
         Processes for the nipype plugin; None means every CPU available.
     omp_nthreads : int or None, default=None
@@ -141,7 +149,7 @@ class Config:
     bids_filters: dict[str, Any] = field(default_factory=dict)
     bids_filter_file: Path | None = None
     skip_bids_validation: bool = False
-    work_dir: Path = field(default_factory=lambda: Path("work").absolute())
+    work_dir: Path = field(default_factory=lambda: WORK_DIR.absolute())
     nprocs: int | None = None
     omp_nthreads: int | None = None
     mem_gb: float | None = None

@@ -1,8 +1,7 @@
-"""Layout queries: load_layout, normalize_labels, select_subjects, load_bids_filters, collect_data."""
+"""Layout queries: load_layout, select_subjects, collect_data."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -11,21 +10,14 @@ from pathlib import Path
 import pytest
 from bids_factory import make_dataset, write_tree
 
-from bids_stroke.bids.layout import (
-    DwiInputs,
-    collect_data,
-    load_bids_filters,
-    load_layout,
-    normalize_labels,
-    select_subjects,
-)
+from bids_stroke.bids.filters import load_bids_filters
+from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
 from bids_stroke.bids.nifti import check_nifti, grids_match
 from bids_stroke.errors import (
     BadInputError,
     ExitCode,
     MissingInputError,
     NoDataSelected,
-    UsageError,
 )
 
 from conftest import ISLES_STEM
@@ -145,36 +137,6 @@ def test_own_outputs_in_derivatives_are_not_inputs(tmp_path):
     assert collect_data(layout, "01").lesion_mask is None
 
 
-# ------------------------------------------------------------ normalize_labels
-def test_normalize_labels_strips_prefix_and_deduplicates():
-    assert normalize_labels(["sub-01", "02", "01", "sub-02", "3a"]) == ["01", "02", "3a"]
-    assert normalize_labels(["ses-pre", "post"], prefix="ses-") == ["pre", "post"]
-    assert normalize_labels(None) == []
-    assert normalize_labels("sub-07") == ["07"]
-
-
-def test_normalize_labels_reads_label_files(tmp_path):
-    labels = tmp_path / "labels.txt"
-    labels.write_text("# participants to run\nsub-03 04  # tail comment\n\n05\n03\n")
-    assert normalize_labels(["01", str(labels), "sub-06"]) == ["01", "03", "04", "05", "06"]
-    assert normalize_labels([labels]) == ["03", "04", "05"]
-
-
-@pytest.mark.parametrize("bad", ["x_y", "", "sub-", "a-b", "01 02"])
-def test_normalize_labels_rejects_invalid(bad):
-    expected = "'participant_label' must be alphanumeric BIDS labels. Got '.*' instead."
-    with pytest.raises(UsageError, match=expected) as exc:
-        normalize_labels([bad])
-    assert exc.value.exit_code == ExitCode.USAGE
-
-
-def test_normalize_labels_message_names_value():
-    with pytest.raises(UsageError, match=r"Got 'x_y' instead\."):
-        normalize_labels(["sub-x_y"])
-    with pytest.raises(UsageError, match="'session_label' must be"):
-        normalize_labels(["a.b"], prefix="ses-")
-
-
 # -------------------------------------------------------------- select_subjects
 def test_select_subjects_without_sessions(tmp_path):
     root = make_dataset(tmp_path / "bids", subjects=["03", "01", "02"],
@@ -228,34 +190,7 @@ def test_select_subjects_filters(tmp_path):
     assert exc.value.exit_code == 18
 
 
-# ------------------------------------------------------------ load_bids_filters
-def test_load_bids_filters(tmp_path):
-    path = tmp_path / "filters.json"
-    path.write_text(json.dumps({"dwi": {"acquisition": "b1000", "run": 1},
-                                "lesion": {"space": None}}))
-    assert load_bids_filters(path) == {"dwi": {"acquisition": "b1000", "run": 1},
-                                       "lesion": {"space": None}}
-
-
-@pytest.mark.parametrize(
-    ("content", "match"),
-    [
-        ("{not json", "is not valid JSON"),
-        ('["dwi"]', "must hold a JSON object"),
-        ('{"bold": {"task": "rest"}}', "keys must be among dwi, trace, adc, lesion, brain_mask. Got 'bold'"),
-        ('{"dwi": "b1000"}', "'dwi' must map BIDS entities"),
-        ('{"dwi": {"flavour": "b1000"}}', "Got 'flavour' instead"),
-    ],
-)
-def test_load_bids_filters_errors(tmp_path, content, match):
-    path = tmp_path / "filters.json"
-    path.write_text(content)
-    with pytest.raises(UsageError, match=match) as exc:
-        load_bids_filters(path)
-    assert str(path) in str(exc.value)
-    assert exc.value.exit_code == 64
-
-
+# ------------------------------------------------------- filters in collect_data
 def test_filters_pick_one_of_several_runs(tmp_path):
     root = make_dataset(tmp_path / "bids", lesion_entity=None)
     dwi = root / "sub-01" / "dwi"

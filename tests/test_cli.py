@@ -6,6 +6,7 @@ BIDS_DIR.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -104,12 +105,19 @@ def test_every_option_reaches_the_config(dataset, tmp_path):
 
 
 def test_defaults_follow_the_interface(dataset, tmp_path):
-    config = config_from_args(build_parser().parse_args([str(dataset), str(tmp_path / "o"), "participant"]))
-    assert (config.site_column, config.outcome_column, config.aspects_column) == ("site", "mrs", "aspects")
-    assert (config.poor_threshold, config.max_epochs, config.patience, config.bootstrap) == (3, 150, 30, 10000)
-    assert config.variants == list(VARIANT_NAMES) and len(VARIANT_NAMES) == 8
-    assert config.nipype_plugin == "MultiProc" and config.random_seed == 0
-    assert config.resolved_nprocs() >= 1 and 1 <= config.resolved_omp_nthreads() <= 8
+    out = tmp_path / "o"
+    parsed = config_from_args(build_parser().parse_args([str(dataset), str(out), "participant"]))
+    default = Config(bids_dir=dataset, output_dir=out, analysis_level="participant")
+    for field in dataclasses.fields(Config):
+        if field.name != "run_id":
+            assert getattr(parsed, field.name) == getattr(default, field.name), field.name
+    # the defaults INTERFACE.md documents
+    assert (default.site_column, default.outcome_column, default.aspects_column) == ("site", "mrs", "aspects")
+    assert (default.poor_threshold, default.max_epochs, default.patience, default.bootstrap) == (3, 150, 30, 10000)
+    assert default.variants == list(VARIANT_NAMES) and len(set(VARIANT_NAMES)) == 8
+    assert default.nipype_plugin == "MultiProc" and default.random_seed == 0
+    assert default.work_dir == Path("work").absolute()
+    assert parsed.resolved_nprocs() >= 1 and 1 <= parsed.resolved_omp_nthreads() <= 8
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,8 @@
 
 pybids indexes the dataset in memory (nothing is written into ``bids_dir``, which may be
 read-only). Lesion masks and brain masks come from BIDS derivatives datasets: the one
-given with ``--lesion-dir``, or else every dataset under ``bids_dir/derivatives/``.
-
-Sidecar inheritance (``.json``, ``.bval``, ``.bvec``) follows the BIDS inheritance
-principle: a file applies to an image when it sits in the image's folder or one of its
-parents and its entities are a subset of the image's. The most specific file wins.
+given with ``--lesion-dir``, or else every dataset under ``bids_dir/derivatives/``
+(:mod:`.masks`). Sidecars follow the BIDS inheritance principle (:mod:`.metadata`).
 """
 
 from __future__ import annotations
@@ -18,52 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bids import BIDSLayout, BIDSLayoutIndexer
-from bids.layout import Query
 
 from ..errors import BadInputError, MissingInputError, NoDataSelected, UsageError
+from .filters import entity_filters
+from .labels import normalize_labels
+from .masks import brain_masks, closest_to, lesion_masks
+from .metadata import b_value_from_bval, b_value_from_sidecar, gradient_files, merged_metadata
 
-__all__ = [
-    "DwiInputs",
-    "FILTER_KEYS",
-    "collect_data",
-    "load_bids_filters",
-    "load_layout",
-    "normalize_labels",
-    "select_subjects",
-]
-
-#: Keys accepted in a ``--bids-filter-file`` and what each selects.
-FILTER_KEYS = {
-    "dwi": "the 4D diffusion series (_dwi.nii.gz with bval/bvec, no rec entity)",
-    "trace": "the trace image (_rec-TRACE_dwi.nii.gz)",
-    "adc": "the ADC map (_rec-ADC_dwi.nii.gz)",
-    "lesion": "the lesion mask in a derivatives dataset",
-    "brain_mask": "the brain mask in a derivatives dataset (_desc-brain_mask)",
-}
-
-#: Short entity names accepted in filter files, mapped to pybids' names.
-ENTITY_ALIASES = {
-    "sub": "subject",
-    "ses": "session",
-    "acq": "acquisition",
-    "rec": "reconstruction",
-    "dir": "direction",
-    "ce": "ceagent",
-    "trc": "tracer",
-    "description": "desc",
-}
+__all__ = ["DwiInputs", "collect_data", "load_layout", "select_subjects"]
 
 #: Name in ``GeneratedBy`` of this App's own outputs; such datasets hold no inputs.
 OWN_PIPELINE = "bids-stroke"
 
-#: Lesion ``space`` labels meaning "the native grid of the DWI", best first.
-NATIVE_SPACES = (None, "orig", "dwi", "native", "individual")
-
-_LABEL_RE = re.compile(r"^[a-zA-Z0-9]+$")
 _NIFTI = [".nii.gz", ".nii"]
 _MAX_LISTED = 10
-#: Entities that say nothing about which image a sidecar belongs to.
-_NON_MATCHING = {"suffix", "extension", "datatype"}
 
 
 @dataclass(frozen=True)
@@ -218,60 +183,6 @@ def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
     return layout
 
 
-def _read_label_file(path: Path) -> list[str]:
-    labels = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        labels.extend(line.split("#", 1)[0].split())
-    return labels
-
-
-def normalize_labels(labels, prefix="sub-") -> list[str]:
-    """Return BIDS labels without their prefix, de-duplicated, in the given order.
-
-    Parameters
-    ----------
-    labels : str or iterable of str or None
-        Labels, with or without ``prefix``. An item naming an existing file is read as a
-        list of labels (whitespace- or line-separated; ``#`` starts a comment).
-    prefix : {"sub-", "ses-"}, default="sub-"
-        The entity prefix to strip; also names the parameter in error messages.
-
-    Returns
-    -------
-    list of str
-        Empty when ``labels`` is ``None`` or empty.
-
-    Raises
-    ------
-    UsageError
-        A label is empty or not alphanumeric.
-    """
-    param = {"sub-": "participant_label", "ses-": "session_label"}.get(prefix, "label")
-    if labels is None:
-        return []
-    if isinstance(labels, (str, Path)):
-        labels = [labels]
-    expanded = []
-    for item in labels:
-        item_str = str(item).strip()
-        candidate = Path(item_str).expanduser()
-        maybe_file = isinstance(item, Path) or not _LABEL_RE.match(item_str.removeprefix(prefix))
-        if item_str and maybe_file and candidate.is_file():
-            expanded.extend(_read_label_file(candidate))
-        else:
-            expanded.append(item_str)
-    result: list[str] = []
-    for item in expanded:
-        label = item[len(prefix):] if item.startswith(prefix) else item
-        if not _LABEL_RE.match(label):
-            raise UsageError(
-                f"'{param}' must be alphanumeric BIDS labels. Got {label!r} instead."
-            )
-        if label not in result:
-            result.append(label)
-    return result
-
-
 def _bids_root(layout: BIDSLayout) -> Path:
     return Path(layout.root)
 
@@ -283,22 +194,6 @@ def _listing(values, limit=_MAX_LISTED) -> str:
     if len(values) <= limit:
         return ", ".join(values)
     return ", ".join(values[:limit]) + f" ... ({len(values) - limit} more)"
-
-
-def _as_query(value):
-    if value is None:
-        return Query.NONE
-    if value == "*":
-        return Query.ANY
-    if isinstance(value, list):
-        return [_as_query(v) for v in value]
-    return value
-
-
-def _filters_for(bids_filters, key) -> dict:
-    """pybids keyword filters of ``bids_filters[key]`` (aliases resolved)."""
-    filters = (bids_filters or {}).get(key) or {}
-    return {ENTITY_ALIASES.get(k, k): _as_query(v) for k, v in filters.items()}
 
 
 def _dwi_images(layout: BIDSLayout, filters: dict | None = None, **query) -> list:
@@ -326,12 +221,13 @@ def select_subjects(layout, participant_labels=None, session_labels=None, bids_f
         From :func:`load_layout`.
     participant_labels : iterable of str or None, default=None
         Labels to keep (``sub-`` optional, label files accepted, see
-        :func:`normalize_labels`); ``None``: every participant with DWI.
+        :func:`~bids_stroke.bids.labels.normalize_labels`); ``None``: every participant
+        with DWI.
     session_labels : iterable of str or None, default=None
         Session labels to keep; ``None``: all.
     bids_filters : dict or None, default=None
-        From :func:`load_bids_filters`; its ``dwi`` and ``trace`` entries restrict the
-        images that count.
+        From :func:`~bids_stroke.bids.filters.load_bids_filters`; its ``dwi`` and
+        ``trace`` entries restrict the images that count.
 
     Returns
     -------
@@ -354,7 +250,7 @@ def select_subjects(layout, participant_labels=None, session_labels=None, bids_f
     if bids_filters and (bids_filters.get("dwi") or bids_filters.get("trace")):
         selected = {}
         for key in ("dwi", "trace"):
-            for f in _dwi_images(layout, _filters_for(bids_filters, key)):
+            for f in _dwi_images(layout, entity_filters(bids_filters, key)):
                 rec = _rec(f)
                 if (key == "dwi" and rec is None) or (key == "trace" and rec == "trace"):
                     selected[f.path] = f
@@ -390,112 +286,6 @@ def select_subjects(layout, participant_labels=None, session_labels=None, bids_f
     return sorted(pairs, key=lambda p: (p[0], p[1] or ""))
 
 
-def load_bids_filters(path) -> dict:
-    """Read a ``--bids-filter-file`` (fMRIPrep style).
-
-    Parameters
-    ----------
-    path : str or Path
-        JSON object whose keys are among :data:`FILTER_KEYS` and whose values are
-        objects of BIDS entity filters, e.g.
-        ``{"dwi": {"acquisition": "b1000"}, "lesion": {"space": "orig"}}``. ``null``
-        means "the entity must be absent", ``"*"`` "any value".
-
-    Returns
-    -------
-    dict
-        The filters, as read.
-
-    Raises
-    ------
-    MissingInputError
-        The file does not exist.
-    UsageError
-        The file is not valid JSON, or a key or entity is unknown.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise MissingInputError(f"--bids-filter-file {path} does not exist.")
-    try:
-        filters = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UsageError(f"--bids-filter-file {path} is not valid JSON: {err}.") from err
-    if not isinstance(filters, dict):
-        raise UsageError(
-            f"--bids-filter-file {path} must hold a JSON object. "
-            f"Got {type(filters).__name__} instead."
-        )
-    known_entities = _known_entities()
-    for key, value in filters.items():
-        if key not in FILTER_KEYS:
-            raise UsageError(
-                f"--bids-filter-file {path}: keys must be among {', '.join(FILTER_KEYS)}. "
-                f"Got {key!r} instead."
-            )
-        if not isinstance(value, dict):
-            raise UsageError(
-                f"--bids-filter-file {path}: {key!r} must map BIDS entities to values. "
-                f"Got {json.dumps(value)} instead."
-            )
-        for entity in value:
-            if ENTITY_ALIASES.get(entity, entity) not in known_entities:
-                raise UsageError(
-                    f"--bids-filter-file {path}: {key!r} filters must name BIDS entities. "
-                    f"Got {entity!r} instead."
-                )
-    return filters
-
-
-def _known_entities() -> set[str]:
-    from importlib.resources import files
-
-    names = set()
-    folder = files("bids.layout") / "config"
-    for name in ("bids.json", "derivatives.json"):
-        names.update(e["name"] for e in json.loads((folder / name).read_text())["entities"])
-    return names
-
-
-def _matching_entities(bidsfile) -> dict:
-    return {k: v for k, v in bidsfile.entities.items() if k not in _NON_MATCHING}
-
-
-def _inherited(layout: BIDSLayout, image, extension: str) -> list:
-    """Files of ``extension`` that apply to ``image``, from most general to most specific."""
-    image_ents = _matching_entities(image)
-    image_dir = Path(image.path).parent
-    root = Path(layout.root)
-    found = []
-    for candidate in layout.get(suffix=image.entities["suffix"], extension=extension,
-                                return_type="object"):
-        cand_dir = Path(candidate.path).parent
-        if cand_dir != image_dir and cand_dir not in image_dir.parents:
-            continue
-        if root not in cand_dir.parents and cand_dir != root:
-            continue
-        ents = _matching_entities(candidate)
-        if any(image_ents.get(k) != v for k, v in ents.items()):
-            continue
-        found.append((len(cand_dir.parts), len(ents), candidate))
-    found.sort(key=lambda x: (x[0], x[1]))
-    return [c for *_, c in found]
-
-
-def _metadata(layout: BIDSLayout, image) -> dict:
-    merged: dict = {}
-    for sidecar in _inherited(layout, image, ".json"):
-        try:
-            merged.update(json.loads(Path(sidecar.path).read_text(encoding="utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadInputError(f"{sidecar.path}: not valid JSON ({err}).") from err
-    return merged
-
-
-def _nearest(layout, image, extension) -> Path | None:
-    chain = _inherited(layout, image, extension)
-    return Path(chain[-1].path) if chain else None
-
-
 def _one(candidates: list, what: str, key: str, subject, session) -> object | None:
     if not candidates:
         return None
@@ -511,65 +301,10 @@ def _one(candidates: list, what: str, key: str, subject, session) -> object | No
     return candidates[0]
 
 
-def _volumes(path: Path) -> tuple[int, ...]:
-    from .nifti import check_nifti
-
-    return tuple(check_nifti(path, load_data=False).shape)
-
-
-def _read_bvals(path: Path) -> list[float]:
-    try:
-        return [float(v) for v in path.read_text(encoding="utf-8").split()]
-    except (UnicodeDecodeError, ValueError) as err:
-        raise BadInputError(f"{path}: b-values must be numbers ({err}).") from err
-
-
-def _derivative_layouts(layout: BIDSLayout) -> list[BIDSLayout]:
-    return list(layout.derivatives.values())
-
-
-def _space_rank(bidsfile) -> int:
-    space = bidsfile.entities.get("space")
-    space = str(space).lower() if space is not None else None
-    return NATIVE_SPACES.index(space) if space in NATIVE_SPACES else len(NATIVE_SPACES)
-
-
-def _best_derivative(layout, image, candidates, what, key, subject, session):
-    """Among derivative ``candidates``, those closest to ``image``'s grid and entities."""
-    if not candidates:
-        return None
-    best_rank = min(_space_rank(c) for c in candidates)
-    candidates = [c for c in candidates if _space_rank(c) == best_rank]
-    if len(candidates) > 1:
-        for entity in ("acquisition", "run", "reconstruction"):
-            value = image.entities.get(entity)
-            same = [c for c in candidates if c.entities.get(entity) == value]
-            if same:
-                candidates = same
-    chosen = _one(candidates, what, key, subject, session)
-    return Path(chosen.path)
-
-
-def _is_lesion(bidsfile) -> bool:
-    ents = bidsfile.entities
-    if ents.get("suffix") == "mask":
-        return ents.get("label") == "lesion" or ents.get("desc") == "lesion"
-    return ents.get("suffix") == "roi" and ents.get("label") == "lesion"
-
-
-def _derivative_query(layout, bids_filters, key, subject, session, **query):
-    found = []
-    filters = _filters_for(bids_filters, key)
-    for deriv in _derivative_layouts(layout):
-        base = dict(subject=subject, session=session if session else Query.NONE,
-                    extension=_NIFTI, return_type="object")
-        base.update(query)
-        base.update(filters)
-        try:
-            found.extend(deriv.get(**base, invalid_filters="drop"))
-        except ValueError as err:
-            raise UsageError(f"'bids_filters' must use BIDS entities. {err}") from err
-    return found
+def _best_mask(image, candidates, what, key, subject, session) -> Path | None:
+    """The one mask of ``candidates`` closest to ``image``; ``None`` when there is none."""
+    chosen = _one(closest_to(image, candidates), what, key, subject, session)
+    return Path(chosen.path) if chosen is not None else None
 
 
 def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
@@ -585,7 +320,7 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
         Session label; ``None`` accepts any session (an error if that makes the choice
         ambiguous).
     bids_filters : dict or None, default=None
-        From :func:`load_bids_filters`.
+        From :func:`~bids_stroke.bids.filters.load_bids_filters`.
 
     Returns
     -------
@@ -616,11 +351,11 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
             f"sub-{subject}/" + (f"ses-{session}/" if session else "[ses-*/]")
             + "dwi/*_dwi.nii[.gz])."
         )
-    series = [f for f in _dwi_images(layout, _filters_for(bids_filters, "dwi"), **query)
+    series = [f for f in _dwi_images(layout, entity_filters(bids_filters, "dwi"), **query)
               if _rec(f) is None]
-    traces = [f for f in _dwi_images(layout, _filters_for(bids_filters, "trace"), **query)
+    traces = [f for f in _dwi_images(layout, entity_filters(bids_filters, "trace"), **query)
               if _rec(f) == "trace"]
-    adcs = [f for f in _dwi_images(layout, _filters_for(bids_filters, "adc"), **query)
+    adcs = [f for f in _dwi_images(layout, entity_filters(bids_filters, "adc"), **query)
             if _rec(f) == "adc"]
     if not series and not traces:
         names = _listing(sorted(Path(f.path).name for f in all_images))
@@ -634,57 +369,19 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
     trace = _one(traces, "trace (rec-TRACE)", "trace", subject, session)
     adc = _one(adcs, "ADC (rec-ADC)", "adc", subject, session)
 
-    bval = bvec = None
-    if dwi is not None:
-        dwi_path = Path(dwi.path)
-        bval = _nearest(layout, dwi, ".bval")
-        bvec = _nearest(layout, dwi, ".bvec")
-        shape = _volumes(dwi_path)
-        if len(shape) < 4 or shape[3] < 2:
-            raise BadInputError(
-                f"{dwi_path}: a _dwi image without rec entity must be a 4D series. "
-                f"Got shape {shape} instead. If it is a trace image, name it "
-                "..._rec-TRACE_dwi.nii.gz."
-            )
-        missing = [ext for ext, p in ((".bval", bval), (".bvec", bvec)) if p is None]
-        if missing:
-            raise BadInputError(
-                f"{dwi_path}: the 4D DWI series has no {' or '.join(missing)} file "
-                "(expected next to it, same name)."
-            )
-        n_bvals = len(_read_bvals(bval))
-        if n_bvals != shape[3]:
-            raise BadInputError(
-                f"{bval}: must hold one b-value per volume ({shape[3]}). "
-                f"Got {n_bvals} instead."
-            )
-
-    trace_b_value = None
-    if trace is not None:
-        own_bval = _nearest(layout, trace, ".bval")  # its own, or inherited (BIDS inheritance)
-        if own_bval is not None:
-            values = _read_bvals(own_bval)
-            trace_b_value = max(values) if values else None
+    bval, bvec = gradient_files(layout, dwi) if dwi is not None else (None, None)
+    trace_b_value = b_value_from_bval(layout, trace) if trace is not None else None
     main = dwi if dwi is not None else trace
-    metadata = _metadata(layout, main)
+    metadata = merged_metadata(layout, main)
     if trace is not None and trace_b_value is None:
-        trace_meta = metadata if main is trace else _metadata(layout, trace)
-        for key in ("DiffusionBValue", "BValue", "bValue"):
-            if isinstance(trace_meta.get(key), (int, float)):
-                trace_b_value = float(trace_meta[key])
-                break
+        trace_meta = metadata if main is trace else merged_metadata(layout, trace)
+        trace_b_value = b_value_from_sidecar(trace_meta)
 
     found_session = main.entities.get("session")
-    lesions = [f for f in _derivative_query(layout, bids_filters, "lesion", subject,
-                                            found_session, suffix=["mask", "roi"])
-               if _is_lesion(f)]
-    lesion_mask = _best_derivative(layout, main, lesions, "lesion mask", "lesion",
-                                   subject, found_session)
-    brains = [f for f in _derivative_query(layout, bids_filters, "brain_mask", subject,
-                                           found_session, suffix="mask", desc="brain",
-                                           datatype="dwi")]
-    brain_mask = _best_derivative(layout, main, brains, "brain mask", "brain_mask",
-                                  subject, found_session)
+    lesions = lesion_masks(layout, subject, found_session, bids_filters)
+    lesion_mask = _best_mask(main, lesions, "lesion mask", "lesion", subject, found_session)
+    brains = brain_masks(layout, subject, found_session, bids_filters)
+    brain_mask = _best_mask(main, brains, "brain mask", "brain_mask", subject, found_session)
 
     return DwiInputs(
         subject=subject,

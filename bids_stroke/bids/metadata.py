@@ -1,0 +1,188 @@
+"""Sidecars of an image: the ``.json``, ``.bval`` and ``.bvec`` files that apply to it.
+
+They follow the BIDS inheritance principle: a file applies to an image when it has the
+image's suffix, sits in the image's folder or one of its parents (within the dataset)
+and its entities are a subset of the image's. The most specific file wins: the deepest
+folder first, then, within one folder, the file with more entities.
+
+pybids indexes merged metadata too (``BIDSFile.get_metadata``), but within one folder it
+merges in index order, not by specificity (a 4D series' ``_dwi.json`` next to a
+``_rec-TRACE_dwi.json`` can override the trace's own values), and it drops ``null`` values
+and keys named like entities; so the walk is done here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bids import BIDSLayout
+
+from ..errors import BadInputError
+
+__all__ = ["b_value_from_bval", "b_value_from_sidecar", "gradient_files", "merged_metadata"]
+
+#: Entities that say nothing about which image a sidecar belongs to.
+_NON_MATCHING = {"suffix", "extension", "datatype"}
+
+#: Sidecar keys that may give the b-value (s/mm²) of a trace image, best first.
+_B_VALUE_KEYS = ("DiffusionBValue", "BValue", "bValue")
+
+
+def _matching_entities(bidsfile) -> dict:
+    return {k: v for k, v in bidsfile.entities.items() if k not in _NON_MATCHING}
+
+
+def _inherited(layout: BIDSLayout, image, extension: str) -> list:
+    """The files of ``extension`` that apply to ``image``.
+
+    Parameters
+    ----------
+    layout : bids.BIDSLayout
+        The layout that indexes ``image``.
+    image : bids.layout.BIDSFile
+        The data file.
+    extension : str
+        ``".json"``, ``".bval"`` or ``".bvec"``.
+
+    Returns
+    -------
+    list of bids.layout.BIDSFile
+        From the most general to the most specific; empty when none applies.
+    """
+    image_ents = _matching_entities(image)
+    image_dir = Path(image.path).parent
+    root = Path(layout.root)
+    found = []
+    for candidate in layout.get(suffix=image.entities["suffix"], extension=extension,
+                                return_type="object"):
+        cand_dir = Path(candidate.path).parent
+        if cand_dir != image_dir and cand_dir not in image_dir.parents:
+            continue
+        if root not in cand_dir.parents and cand_dir != root:
+            continue
+        ents = _matching_entities(candidate)
+        if any(image_ents.get(k) != v for k, v in ents.items()):
+            continue
+        found.append((len(cand_dir.parts), len(ents), candidate))
+    found.sort(key=lambda x: (x[0], x[1]))
+    return [c for *_, c in found]
+
+
+def merged_metadata(layout: BIDSLayout, image) -> dict:
+    """The JSON sidecars of ``image`` merged along the inheritance chain.
+
+    Parameters
+    ----------
+    layout : bids.BIDSLayout
+        The layout that indexes ``image``.
+    image : bids.layout.BIDSFile
+        The data file.
+
+    Returns
+    -------
+    dict
+        Empty when no sidecar applies.
+
+    Raises
+    ------
+    BadInputError
+        A sidecar is not valid JSON.
+    """
+    merged: dict = {}
+    for sidecar in _inherited(layout, image, ".json"):
+        try:
+            merged.update(json.loads(Path(sidecar.path).read_text(encoding="utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BadInputError(f"{sidecar.path}: not valid JSON ({err}).") from err
+    return merged
+
+
+def _nearest(layout: BIDSLayout, image, extension: str) -> Path | None:
+    """The most specific file of ``extension`` that applies to ``image``, or ``None``."""
+    chain = _inherited(layout, image, extension)
+    return Path(chain[-1].path) if chain else None
+
+
+def _read_bvals(path: Path) -> list[float]:
+    """The b-values (s/mm²) of a ``.bval`` file.
+
+    Raises
+    ------
+    BadInputError
+        A value is not a number.
+    """
+    try:
+        return [float(v) for v in path.read_text(encoding="utf-8").split()]
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BadInputError(f"{path}: b-values must be numbers ({err}).") from err
+
+
+def b_value_from_bval(layout: BIDSLayout, image) -> float | None:
+    """The largest b-value (s/mm²) of the ``.bval`` file that applies to ``image``.
+
+    ``None`` when no ``.bval`` applies or it is empty.
+    """
+    bval = _nearest(layout, image, ".bval")
+    if bval is None:
+        return None
+    values = _read_bvals(bval)
+    return max(values) if values else None
+
+
+def b_value_from_sidecar(metadata: dict) -> float | None:
+    """The b-value (s/mm²) a merged sidecar gives (``DiffusionBValue`` ...), or ``None``."""
+    for key in _B_VALUE_KEYS:
+        if isinstance(metadata.get(key), (int, float)):
+            return float(metadata[key])
+    return None
+
+
+def _volumes(path: Path) -> tuple[int, ...]:
+    from .nifti import check_nifti
+
+    return tuple(check_nifti(path, load_data=False).shape)
+
+
+def gradient_files(layout: BIDSLayout, dwi) -> tuple[Path, Path]:
+    """The ``.bval`` and ``.bvec`` files of a 4D series, checked against its volumes.
+
+    Parameters
+    ----------
+    layout : bids.BIDSLayout
+        The layout that indexes ``dwi``.
+    dwi : bids.layout.BIDSFile
+        A ``_dwi`` image without ``rec`` entity.
+
+    Returns
+    -------
+    tuple of (Path, Path)
+        The ``.bval`` and ``.bvec`` files that apply to ``dwi`` (the most specific ones).
+
+    Raises
+    ------
+    BadInputError
+        ``dwi`` is not 4D, a file is missing, or the b-values are not one per volume.
+    """
+    dwi_path = Path(dwi.path)
+    bval = _nearest(layout, dwi, ".bval")
+    bvec = _nearest(layout, dwi, ".bvec")
+    shape = _volumes(dwi_path)
+    if len(shape) < 4 or shape[3] < 2:
+        raise BadInputError(
+            f"{dwi_path}: a _dwi image without rec entity must be a 4D series. "
+            f"Got shape {shape} instead. If it is a trace image, name it "
+            "..._rec-TRACE_dwi.nii.gz."
+        )
+    missing = [ext for ext, p in ((".bval", bval), (".bvec", bvec)) if p is None]
+    if missing:
+        raise BadInputError(
+            f"{dwi_path}: the 4D DWI series has no {' or '.join(missing)} file "
+            "(expected next to it, same name)."
+        )
+    n_bvals = len(_read_bvals(bval))
+    if n_bvals != shape[3]:
+        raise BadInputError(
+            f"{bval}: must hold one b-value per volume ({shape[3]}). Got {n_bvals} instead."
+        )
+    return bval, bvec
