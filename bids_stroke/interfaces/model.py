@@ -15,7 +15,7 @@ from nipype.interfaces.base import (
 
 from bids_stroke.bids.writers import write_nifti, write_tsv
 from bids_stroke.bids.nifti import check_nifti
-from bids_stroke.model.spec import SCALES
+from bids_stroke.model.spec import MODEL_GRID, SCALES
 
 
 class _PredictInputSpec(BaseInterfaceInputSpec):
@@ -67,8 +67,8 @@ def attention_metadata(scale: str, variants: list[str], bundle: str) -> dict:
     return {
         "Description": (
             f"Attention map {scale} of the ensemble (mean over its {len(variants)} variants), "
-            "upsampled to the 96x96x24 model grid where it sums to 1, then resampled onto "
-            "this image's grid (trilinear; not renormalised)."
+            f"upsampled to the {'x'.join(str(n) for n in MODEL_GRID)} model grid where it sums to 1, "
+            "then resampled onto this image's grid (trilinear; not renormalised)."
         ),
         "AttentionScale": scale,
         "Variants": list(variants),

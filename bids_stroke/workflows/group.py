@@ -9,179 +9,54 @@ ensemble), so a killed run resumes with the unfinished jobs only.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bids_stroke.bids.dataset import init_derivatives
-
-from bids_stroke.bids.naming import derivative_path
-
-from bids_stroke.bids.writers import atomic_output, write_tsv
-from bids_stroke.bids.participants import read_participants
+from bids_stroke.bids.naming import FINAL_FOLD, derivative_path, parse_derivative, run_path
+from bids_stroke.bids.writers import write_tsv
 from bids_stroke.config import Config
 from bids_stroke.errors import BadInputError, BidsStrokeError
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
+from bids_stroke.workflows.group_inputs import GroupInputs, collect_group_inputs, write_arrays
 
 LOGGER = logging.getLogger("bids_stroke")
-
-#: Name of the pseudo-fold that trains the final ensemble on every participant.
-FINAL = "all"
-
-
-@dataclass
-class GroupInputs:
-    """The participants the group level trains on, and their files.
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per participant: participant_id, subject, session, site, mrs, outcome
-        (0/1), lesion_volume_ml, side, and the paths ``preproc``, ``reference`` (an image
-        on the native grid), ``transform`` (native → template), ``source`` (a file
-        whose entities name the participant's outputs); plus the other participants.tsv
-        columns.
-    excluded : list of (str, str)
-        (participant_id, reason) of the participants left out.
-    space : str
-        The template space of the participant-level outputs.
-    """
-
-    table: pd.DataFrame
-    excluded: list
-    space: str
-
-
-def _mrs_values(values: pd.Series, column: str, path: Path) -> pd.Series:
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = values[values.notna() & (numeric.isna() | (numeric % 1 != 0) | (numeric < 0) | (numeric > 6))]
-    if len(bad):
-        shown = ", ".join(f"{pid}={val!r}" for pid, val in list(bad.items())[:5])
-        raise BadInputError(
-            f"{path}: column '{column}' must hold mRS grades 0-6 (integers). Got {shown} instead."
-        )
-    return numeric
-
-
-def collect_group_inputs(config: Config) -> GroupInputs:
-    """Gather participants.tsv and each participant's derivatives; list who is left out.
-
-    Raises
-    ------
-    BadInputError
-        (exit 65) a missing column, an outcome that is not an mRS grade, no participant
-        with both an outcome and the participant-level outputs.
-    """
-    tsv = Path(config.bids_dir) / "participants.tsv"
-    required = {config.site_column: "--site-column", config.outcome_column: "--outcome-column"}
-    participants = read_participants(config.bids_dir, required_columns=required)
-    mrs = _mrs_values(participants[config.outcome_column], config.outcome_column, tsv)
-    out = Path(config.output_dir)
-    rows, excluded, spaces = [], [], set()
-    for pid, row in participants.iterrows():
-        if pd.isna(mrs[pid]):
-            excluded.append((pid, f"no '{config.outcome_column}' value"))
-            continue
-        if pd.isna(row[config.site_column]):
-            excluded.append((pid, f"no '{config.site_column}' value"))
-            continue
-        preprocs = sorted((out / pid).glob(f"**/{pid}_*space-model_desc-preproc_dwi.nii.gz"))
-        if not preprocs:
-            excluded.append((pid, "no participant-level outputs (run the participant level first)"))
-            continue
-        if len(preprocs) > 1:
-            LOGGER.warning("%s: %d sessions processed; the group level uses %s.", pid, len(preprocs),
-                           preprocs[0].name)
-        preproc = preprocs[0]
-        stem = preproc.name.split("_space-model")[0]
-        folder = preproc.parent
-        measures = folder / f"{stem}_desc-lesion_measures.json"
-        transforms = sorted(folder.glob(f"{stem}_from-dwi_to-*_mode-image_xfm.h5"))
-        reference = folder / f"{stem}_desc-brain_mask.nii.gz"
-        missing = [p.name for p in (measures, reference) if not p.is_file()] + ([] if transforms else ["transform"])
-        if missing:
-            excluded.append((pid, f"missing participant-level outputs: {', '.join(missing)}"))
-            continue
-        info = json.loads(measures.read_text())
-        space = transforms[0].name.split("_to-")[1].split("_")[0]
-        spaces.add(space)
-        rows.append({
-            **{k: v for k, v in row.items()},
-            "participant_id": pid,
-            "site": str(row[config.site_column]),
-            "mrs": int(mrs[pid]),
-            "outcome": int(mrs[pid] >= config.poor_threshold),
-            "lesion_volume_ml": info.get("LesionVolume"),
-            "side": info.get("LesionSide") or "unknown",
-            "preproc": str(preproc),
-            "reference": str(reference),
-            "transform": str(transforms[0]),
-            "source": str(preproc),
-        })
-    for pid, reason in excluded:
-        LOGGER.warning("%s excluded: %s.", pid, reason)
-    if not rows:
-        raise BadInputError(f"{tsv}: no participant has both an outcome and participant-level outputs in {out}.")
-    if len(spaces) > 1:
-        raise BadInputError(f"{out}: participant-level outputs are in several template spaces ({sorted(spaces)}).")
-    table = pd.DataFrame(rows).reset_index(drop=True)
-    return GroupInputs(table=table, excluded=excluded, space=spaces.pop())
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "", name) or "site"
 
 
-def write_arrays(table: pd.DataFrame, path: Path) -> str:
-    """Stack the model-grid volumes and labels into one ``.npz``; return its SHA-256.
-
-    Arrays: ``volumes`` (n, 96, 96, 24) float32, ``outcomes`` (n,), ``sites`` (n,),
-    ``sides`` (n,), ``participant_ids`` (n,).
-    """
-    import nibabel as nib
-
-    volumes = np.stack([np.asarray(nib.load(p).dataobj, dtype=np.float32) for p in table["preproc"]])
-    arrays = {
-        "volumes": volumes,
-        "outcomes": table["outcome"].to_numpy(np.int64),
-        "sites": table["site"].to_numpy(str),
-        "sides": table["side"].to_numpy(str),
-        "participant_ids": table["participant_id"].to_numpy(str),
-    }
-    digest = hashlib.sha256()
-    for key in sorted(arrays):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
-    if not (path.is_file() and path.with_suffix(".sha256").is_file()
-            and path.with_suffix(".sha256").read_text() == digest.hexdigest()):
-        with atomic_output(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        with atomic_output(path.with_suffix(".sha256")) as tmp:
-            tmp.write_text(digest.hexdigest())
-    return digest.hexdigest()
-
-
-def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, digest: str, template,
-                  precision: str = "float32"):
+def init_group_wf(
+    *,
+    config: Config,
+    inputs: GroupInputs,
+    folds: list,
+    data: Path,
+    digest: str,
+    template,
+    precision: str = "float32",
+    name: str = "group_wf",
+):
     """The nipype workflow of the group level (one job per fold × variant).
 
     Parameters
     ----------
     config : Config
+        The run's options (variants, epochs, patience, seed, threads, OUTPUT_DIR and
+        work folder).
     inputs : GroupInputs
+        The participants (:func:`~bids_stroke.workflows.group_inputs.collect_group_inputs`).
     folds : list of bids_stroke.train.folds.Fold
         The LOCO folds; the final-ensemble pseudo-fold is added here.
     data : pathlib.Path
-        The arrays written by :func:`write_arrays`.
+        The arrays written by :func:`~bids_stroke.workflows.group_inputs.write_arrays`.
     digest : str
         Their SHA-256, part of each job's identity.
     template : TemplateFile
@@ -189,6 +64,16 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
     precision : {"float32", "bfloat16"}, default="float32"
         Training precision of every job (``config.train_precision`` resolved by
         :func:`bids_stroke.train.precision.resolve_precision`).
+    name : str, default="group_wf"
+        Workflow name.
+
+    Returns
+    -------
+    nipype.pipeline.engine.Workflow
+        A ``TrainJob`` per fold × variant in ``models/loco/fold-<F>/<variant>/`` and
+        ``models/all/<variant>/``; a ``FoldResults`` per fold; the ``MakeBundle`` of the
+        final ensemble in ``models/ensemble/`` (paths of
+        :func:`~bids_stroke.bids.naming.run_path`).
     """
     from nipype.interfaces import utility as niu
     from nipype.pipeline import engine as pe
@@ -199,8 +84,8 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
 
     out = Path(config.output_dir)
     table = inputs.table
-    workflow = pe.Workflow(name="group_wf", base_dir=str(config.work_dir))
-    everyone = Fold(name=FINAL, test_index=np.zeros(0, np.int64), trainval_index=np.arange(len(table)),
+    workflow = pe.Workflow(name=name, base_dir=str(config.work_dir))
+    everyone = Fold(name=FINAL_FOLD, test_index=np.zeros(0, np.int64), trainval_index=np.arange(len(table)),
                     sites=())
     omp = config.resolved_omp_nthreads()
     for fold in [*folds, everyone]:
@@ -214,8 +99,8 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
                     data=str(data), data_digest=digest, fold=fold_dict, variant=variant,
                     seed=derive_seed(config.random_seed, fold.name, variant), epochs=config.max_epochs,
                     patience=config.patience, precision=precision,
-                    out_dir=str(out / "models" / ("all" if fold is everyone else "loco") /
-                                ("" if fold is everyone else f"fold-{tag}") / variant),
+                    out_dir=str(run_path(out, "final_job", variant=variant) if fold is everyone
+                                else run_path(out, "loco_job", fold=tag, variant=variant)),
                 ),
                 name=f"train_{tag}_{_safe(variant)}",
                 n_procs=omp,
@@ -224,7 +109,7 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
         if fold is everyone:
             bundle = pe.Node(
                 MakeBundle(
-                    out_dir=str(out / "models" / "ensemble"), threshold=DECISION_THRESHOLD, seed=config.random_seed,
+                    out_dir=str(run_path(out, "ensemble")), threshold=DECISION_THRESHOLD, seed=config.random_seed,
                     cohort={"n": len(table), "sites": sorted(table["site"].unique().tolist()),
                             "prevalence": float(table["outcome"].mean())},
                     extra={"max_epochs": config.max_epochs, "patience": config.patience,
@@ -240,7 +125,7 @@ def init_group_wf(config: Config, inputs: GroupInputs, folds: list, data: Path, 
                 FoldResults(
                     data=str(data), fold=fold_dict, template=str(template.path), space=inputs.space,
                     output_dir=str(out),
-                    out_file=str(out / "models" / "loco" / f"fold-{tag}" / "predictions.tsv"),
+                    out_file=str(run_path(out, "fold_predictions", fold=tag)),
                     participants=[
                         {k: str(r[k]) for k in ("participant_id", "preproc", "reference", "transform", "source")}
                         for _, r in test.iterrows()
@@ -280,7 +165,7 @@ def run_group_level(config: Config) -> None:
     for fold in folds:
         check_fold_outcomes(fold, table["outcome"].to_numpy())
     init_derivatives(config.output_dir, [config.bids_dir])
-    config.save(Path(config.output_dir) / "logs" / f"config-{config.run_id}.json")
+    config.save(run_path(config.output_dir, "config", run_id=config.run_id))
     work = Path(config.work_dir) / "group"
     work.mkdir(parents=True, exist_ok=True)
     data = work / "cohort.npz"
@@ -298,7 +183,8 @@ def run_group_level(config: Config) -> None:
 
     precision, reason = resolve_precision(config.train_precision)
     LOGGER.info("Training precision: %s.", reason)
-    workflow = init_group_wf(config, inputs, folds, data, digest, template, precision)
+    workflow = init_group_wf(config=config, inputs=inputs, folds=folds, data=data, digest=digest,
+                             template=template, precision=precision)
     crash_dir = run_workflow(workflow, config, _GroupProgress(n_jobs, config.resolved_nprocs()))
     failures = crashed_jobs(crash_dir)
     if failures:
@@ -313,8 +199,9 @@ def run_group_level(config: Config) -> None:
             [config.aspects_column] if config.aspects_column in table else [])]
         .rename(columns={config.aspects_column: "aspects"}),
     )
-    write_tsv(derivative_path(config.output_dir, None, datatype="group", desc="loco", suffix="predictions",
-                              extension=".tsv"), predictions)
+    loco = derivative_path(config.output_dir, None, datatype="group", desc="loco", suffix="predictions",
+                           extension=".tsv")
+    write_tsv(loco, predictions)
     cohort = table.set_index("participant_id").drop(columns=["preproc", "reference", "transform", "source"])
     paths = write_group_statistics(
         config.output_dir, predictions, cohort, models=[*config.variants, "ensemble", *baselines],
@@ -323,25 +210,22 @@ def run_group_level(config: Config) -> None:
     for path in paths.values():
         LOGGER.info("Wrote %s", path)
     maps = write_loco_maps(config, table, predictions, inputs.space, template)
-    LOGGER.info("Wrote %d group maps in %s", len(maps), Path(config.output_dir) / "group")
-    from bids_stroke.report import write_citation, write_group_report
+    LOGGER.info("Wrote %d group maps in %s", len(maps), loco.parent)
+    from bids_stroke.report import write_group_report
 
-    write_citation(config.output_dir)
     LOGGER.info("Report: %s", write_group_report(config.output_dir))
-    LOGGER.info("Final ensemble: %s", Path(config.output_dir) / "models" / "ensemble")
+    LOGGER.info("Final ensemble: %s", run_path(config.output_dir, "ensemble"))
 
 
 def write_loco_maps(config: Config, table: pd.DataFrame, predictions: pd.DataFrame, space: str, template):
     """Group attention and lesion-probability maps from the out-of-center attention."""
-    from bids.layout import parse_file_entities
-
     from bids_stroke.maps import write_group_maps
     from bids_stroke.spatial.templates import get_template
 
     rows = []
     merged = table.merge(predictions[["participant_id", "ensemble"]], on="participant_id")
     for _, row in merged.iterrows():
-        source = parse_file_entities(row["source"])
+        source = parse_derivative(row["source"], config.output_dir)
         entry = {"participant_id": row["participant_id"], "outcome": row["outcome"],
                  "probability": row["ensemble"], "threshold": DECISION_THRESHOLD, "side": row["side"],
                  "lesion": str(derivative_path(config.output_dir, source, space=space, res=DEFAULT_RESOLUTION, label="lesion",
@@ -360,7 +244,7 @@ def assemble_predictions(config: Config, table: pd.DataFrame, folds: list) -> pd
     """The merged out-of-center predictions: one row per participant."""
     parts = []
     for fold in folds:
-        path = Path(config.output_dir) / "models" / "loco" / f"fold-{_safe(fold.name)}" / "predictions.tsv"
+        path = run_path(config.output_dir, "fold_predictions", fold=_safe(fold.name))
         parts.append(pd.read_csv(path, sep="\t", dtype={"participant_id": str, "fold": str}))
     merged = pd.concat(parts, ignore_index=True)
     merged = table[["participant_id", "site", "outcome"]].merge(merged, on="participant_id", how="left")
