@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import pkgutil
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -13,13 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bids_stroke.model.spec import MODEL_GRID
-from bids_stroke.bids.naming import derivative_path, report_path
-
+from bids_stroke.bids.naming import derivative_path, report_path, run_path
 from bids_stroke.bids.writers import write_json, write_nifti, write_tsv
 from bids_stroke.maps import write_group_maps
-from bids_stroke.report import write_group_report, write_participant_report, write_reports
-from bids_stroke.report import figures
+from bids_stroke.model.spec import MODEL_GRID
+from bids_stroke.report import citation, figures, write_group_report, write_participant_report, write_reports
 from bids_stroke.stats.tables import write_group_statistics
 
 SPACE = "MNI152NLin2009cSym"
@@ -145,7 +145,7 @@ def _reports(out: Path) -> list[Path]:
 def test_every_report_is_written(output_dir):
     names = [p.name for p in _reports(output_dir)]
     assert names == ["group.html"] + [f"sub-{s}.html" for s in SUBJECTS]
-    assert (output_dir / "logs" / "CITATION.md").is_file()
+    assert run_path(output_dir, "citation").is_file()
 
 
 def test_references_exist_and_nothing_is_external(output_dir):
@@ -180,9 +180,9 @@ def test_group_report_content(output_dir):
     assert "No participant in this group." in text
     assert "Moulton" in text and "Jetley" in text and "DeLong" in text
     assert "sub-01.html" in refs and "logs/CITATION.md" in refs
-    citation = (output_dir / "logs" / "CITATION.md").read_text()
+    text = run_path(output_dir, "citation").read_text()
     for name in ("Moulton", "Jetley", "Avants", "Dipy", "Nipype", "Keras", "numpy", "bids-stroke"):
-        assert name.lower() in citation.lower()
+        assert name.lower() in text.lower()
 
 
 def test_participant_reports_degrade_without_model(output_dir):
@@ -211,18 +211,48 @@ def _digest(out: Path) -> dict[str, tuple[str, int]]:
             for p in sorted(out.rglob("*")) if p.is_file()}
 
 
-def test_regenerated_reports_are_identical_and_recompute_nothing(output_dir, monkeypatch):
+#: Functions that compute results (module -> names): a report reads what they wrote.
+COMPUTING = {
+    "bids_stroke.maps": ("write_group_maps", "mean_map", "map_groups", "classification_groups",
+                         "attention_summary"),
+    "bids_stroke.stats": ("write_group_statistics", "loco_metrics_table", "bootstrap_metrics",
+                          "classification_metrics", "comparisons_table", "compare_to_reference", "cohort_table",
+                          "add_loco_baselines", "loco_baseline", "delong_test", "mcnemar_test"),
+    "bids_stroke.model": ("load_bundle", "predict_participant", "attention_image", "upsample_attention",
+                          "to_native", "build_variant"),
+    "bids_stroke.preprocess": ("b0_and_trace", "brain_mask", "normalize_intensity", "to_model_grid",
+                               "lesion_side", "lesion_volume_ml", "compute_adc"),
+}
+
+
+def _forbid_computing(monkeypatch) -> int:
+    """Make every :data:`COMPUTING` function raise, wherever a report module could take it from.
+
+    Each is replaced in its package, in the module that defines it (for imports inside
+    functions) and in every module of :mod:`bids_stroke.report` that imported it.
+    """
     def forbidden(*args, **kwargs):
         raise AssertionError("regenerating reports must not recompute results")
 
-    import bids_stroke.maps.group_maps as group_maps
-    import bids_stroke.stats.metrics as metrics
-    import bids_stroke.stats.tables as tables
+    import bids_stroke.report
 
-    for module, name in ((group_maps, "write_group_maps"), (group_maps, "mean_map"),
-                         (tables, "write_group_statistics"), (tables, "loco_metrics_table"),
-                         (metrics, "bootstrap_metrics")):
-        monkeypatch.setattr(module, name, forbidden)
+    reports = [importlib.import_module(info.name)
+               for info in pkgutil.walk_packages(bids_stroke.report.__path__, "bids_stroke.report.")]
+    patched = 0
+    for package_name, names in COMPUTING.items():
+        package = importlib.import_module(package_name)
+        for name in names:
+            function = getattr(package, name)
+            holders = [package, importlib.import_module(function.__module__)]
+            holders += [module for module in reports if getattr(module, name, None) is function]
+            for holder in holders:
+                monkeypatch.setattr(holder, name, forbidden)
+                patched += 1
+    return patched
+
+
+def test_regenerated_reports_are_identical_and_recompute_nothing(output_dir, monkeypatch):
+    assert _forbid_computing(monkeypatch) >= 2 * sum(len(names) for names in COMPUTING.values())
     before = _digest(output_dir)
     written = write_reports(output_dir)
     after = _digest(output_dir)
@@ -232,6 +262,39 @@ def test_regenerated_reports_are_identical_and_recompute_nothing(output_dir, mon
         if not name.endswith((".html", ".png", ".md")):
             assert after[name][1] == mtime, f"{name} was rewritten"
     assert {p.name for p in written} == {p.name for p in _reports(output_dir)} | {"CITATION.md"}
+
+
+def test_citation_is_written_once(output_dir, monkeypatch):
+    contents = []
+    markdown = citation.citation_markdown
+    monkeypatch.setattr(citation, "citation_markdown", lambda out: contents.append(out) or markdown(out))
+    write_reports(output_dir)
+    assert contents == [output_dir]
+
+
+def test_methods_name_the_variants_trained(output_dir, tmp_path):
+    phrase = "an ensemble of two of the eight variants (f8-g1.5, f8-g1.5-bn) of a 3D convolutional network"
+    assert phrase in run_path(output_dir, "citation").read_text()
+    assert phrase in report_path(output_dir).read_text()
+    assert "ensemble of eight" not in report_path(output_dir).read_text()
+
+    assert citation.trained_variants(tmp_path) is None
+    assert "an ensemble of variants of a 3D" in citation.citation_markdown(tmp_path)
+    manifest = run_path(tmp_path, "ensemble") / "manifest.json"
+    write_json(manifest, {"variants": [{"name": v} for v in reversed(VARIANTS)]})
+    assert citation.trained_variants(tmp_path) == list(VARIANTS)
+    assert "an ensemble of the eight variants of a 3D" in citation.citation_markdown(tmp_path)
+    write_json(manifest, {"variants": [{"name": "f16-g2"}]})
+    assert "predicted by one of the eight variants (f16-g2) of a 3D" in citation.citation_markdown(tmp_path)
+
+
+def test_one_citation_table(tmp_path):
+    from bids_stroke.citations import CITATIONS
+    from bids_stroke.spatial import templates
+
+    assert templates.FONOV_CITATION == CITATIONS["fonov"]
+    assert templates.TEMPLATEFLOW_CITATION == CITATIONS["templateflow"]
+    assert CITATIONS["fonov"] in citation.cited(tmp_path)
 
 
 def test_single_reports_match_write_reports(output_dir):

