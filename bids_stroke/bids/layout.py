@@ -21,6 +21,7 @@ from .filters import entity_filters
 from .labels import normalize_labels
 from .masks import brain_masks, closest_to, lesion_masks
 from .metadata import b_value_from_bval, b_value_from_sidecar, gradient_files, merged_metadata
+from .naming import participant_id, participant_label, session_id
 
 __all__ = ["DwiInputs", "collect_data", "load_layout", "select_subjects"]
 
@@ -290,7 +291,7 @@ def _one(candidates: list, what: str, key: str, subject, session) -> object | No
     if not candidates:
         return None
     if len(candidates) > 1:
-        where = f"sub-{subject}" + (f" ses-{session}" if session else "")
+        where = participant_label({"subject": subject, "session": session})
         names = _listing(sorted(Path(c.path).name for c in candidates))
         if len({c.entities.get("session") for c in candidates}) > 1:
             hint = "Select a session with --session-label"
@@ -339,7 +340,7 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
     subject = normalize_labels([subject], "sub-")[0]
     if session is not None:
         session = normalize_labels([session], "ses-")[0]
-    where = f"sub-{subject}" + (f" ses-{session}" if session else "")
+    where = participant_label({"subject": subject, "session": session})
     query = dict(subject=subject)
     if session is not None:
         query["session"] = session
@@ -348,7 +349,7 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
     if not all_images:
         raise MissingInputError(
             f"{_bids_root(layout)}: no DWI found for {where} (looked for "
-            f"sub-{subject}/" + (f"ses-{session}/" if session else "[ses-*/]")
+            f"{participant_id(subject)}/" + (f"{session_id(session)}/" if session else "[ses-*/]")
             + "dwi/*_dwi.nii[.gz])."
         )
     series = [f for f in _dwi_images(layout, entity_filters(bids_filters, "dwi"), **query)

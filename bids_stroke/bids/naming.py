@@ -342,6 +342,11 @@ def participant_id(subject: str) -> str:
     return f"sub-{subject}"
 
 
+def session_id(session: str | None) -> str | None:
+    """``ses-<S>`` for a session label, None without a session."""
+    return f"ses-{session}" if session else None
+
+
 def subject_label(participant: str) -> str:
     """The subject label of a ``participant_id`` (``sub-`` stripped)."""
     return participant[4:] if participant.startswith("sub-") else participant
@@ -350,5 +355,5 @@ def subject_label(participant: str) -> str:
 __all__ = [
     "ANY", "BIDSIGNORE", "FINAL_FOLD", "PATH_PATTERNS", "RUN_PATHS", "SOURCE_ENTITIES",
     "derivative_path", "find_derivatives", "parse_derivative", "participant_id",
-    "participant_label", "report_path", "run_path", "sidecar_path", "subject_label",
+    "participant_label", "report_path", "run_path", "session_id", "sidecar_path", "subject_label",
 ]

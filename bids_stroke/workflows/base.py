@@ -11,7 +11,7 @@ import logging
 
 from bids_stroke.bids.dataset import check_output_dir
 from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
-from bids_stroke.bids.naming import participant_id, participant_label, run_path
+from bids_stroke.bids.naming import participant_id, participant_label, run_path, session_id
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
@@ -102,7 +102,7 @@ def run_participant_level(config: Config, layout) -> None:
     rows = [
         {
             "participant_id": participant_id(subject),
-            "session": f"ses-{session}" if session else "n/a",
+            "session": session_id(session) or "n/a",
             "status": "failed" if (subject, session) in failures else "done",
             "exit_code": int(failures[(subject, session)].exit_code) if (subject, session) in failures else 0,
             "reason": str(failures[(subject, session)]).splitlines()[0] if (subject, session) in failures else "",
