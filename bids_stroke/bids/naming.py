@@ -176,15 +176,14 @@ def _regexes() -> tuple[re.Pattern, ...]:
     return tuple(_pattern_regex(pattern) for pattern in PATH_PATTERNS)
 
 
-def parse_derivative(path: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> dict[str, str] | None:
+def parse_derivative(path: str | os.PathLike, output_dir: str | os.PathLike) -> dict[str, str] | None:
     """The entities of an output path, parsed with :data:`PATH_PATTERNS`.
 
     Parameters
     ----------
     path : path-like
-        An output file; relative to ``output_dir`` unless ``output_dir`` is None, in
-        which case the part from the first ``sub-*`` or ``group`` folder is parsed.
-    output_dir : path-like, default=None
+        An output file inside ``output_dir``.
+    output_dir : path-like
         Root of the derivatives dataset.
 
     Returns
@@ -199,18 +198,10 @@ def parse_derivative(path: str | os.PathLike, output_dir: str | os.PathLike | No
     >>> parse_derivative("/out/sub-01/dwi/sub-01_desc-brain_mask.nii.gz", "/out")
     {'subject': '01', 'datatype': 'dwi', 'desc': 'brain', 'suffix': 'mask', 'extension': '.nii.gz'}
     """
-    path = Path(path)
-    if output_dir is not None:
-        try:
-            relative = path.relative_to(output_dir)
-        except ValueError:
-            return None
-    else:
-        parts = path.parts
-        starts = [k for k, part in enumerate(parts) if part.startswith("sub-") or part == "group"]
-        if not starts:
-            return None
-        relative = Path(*parts[starts[0]:])
+    try:
+        relative = Path(path).relative_to(output_dir)
+    except ValueError:
+        return None
     text = relative.as_posix()
     for regex in _regexes():
         match = regex.fullmatch(text)
