@@ -12,7 +12,7 @@ Prints one line per measurement:
   3 × the forward FLOPs of :func:`bids_stroke.model.variants.model_flops`) and its share
   of the float32 peak;
 * for each variant and each precision of ``--precisions``, the training loop's own path
-  (:class:`bids_stroke.train.loop.TrainingBatches`: oversampling, shuffling and
+  (:class:`bids_stroke.train.batches.TrainingBatches`: oversampling, shuffling and
   on-the-fly augmentation of every batch by ``--workers`` threads while the model trains,
   fed to ``fit`` of the model built in that precision), images/s, GFLOP/s and the ratio to
   the reference measured just before on the same machine;
@@ -48,7 +48,8 @@ from bids_stroke.config import VARIANT_NAMES  # noqa: E402
 from bids_stroke.model.spec import INPUT_SHAPE  # noqa: E402
 from bids_stroke.model.variants import PRECISIONS, build_variant, model_flops  # noqa: E402
 from bids_stroke.train.augment import augment_batch  # noqa: E402
-from bids_stroke.train.loop import TrainingBatches, compile_for_training  # noqa: E402
+from bids_stroke.train.batches import TrainingBatches  # noqa: E402
+from bids_stroke.train.loop import compile_for_training  # noqa: E402
 from bids_stroke.train.precision import resolve_precision  # noqa: E402
 from bids_stroke.train.sampling import normalise_sides  # noqa: E402
 

@@ -13,13 +13,12 @@ import pytest  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from bids_stroke.errors import BadInputError  # noqa: E402
-from bids_stroke.train import loop  # noqa: E402
+from bids_stroke.train import batches  # noqa: E402
 from bids_stroke.train.folds import check_no_leakage, loco_folds  # noqa: E402
+from bids_stroke.train.job import derive_seed, save_model, train_fold_variant  # noqa: E402
 from bids_stroke.train.loop import (  # noqa: E402
     BestEpochTracker,
-    derive_seed,
     predict_probabilities,
-    train_fold_variant,
     train_variant,
 )
 
@@ -116,7 +115,7 @@ def test_validation_data_are_never_augmented(data, monkeypatch):
         calls.append(batch.copy())
         return batch
 
-    monkeypatch.setattr(loop, "augment_batch", spy)
+    monkeypatch.setattr(batches, "augment_batch", spy)
     train_variant(VARIANT, x, y, xv, np.array([0, 1] * 4), epochs=2, patience=5, batch_size=8, seed=3)
     assert calls
     flat = x.reshape(len(x), -1)
@@ -149,6 +148,25 @@ def test_derived_seeds_differ_by_fold_and_variant():
     seeds = {derive_seed(0, fold, v) for fold in ("A", "B") for v in ("f8-g2", "f16-g2")}
     assert len(seeds) == 4 and all(0 <= s < 2**31 for s in seeds)
     assert derive_seed(1, "A", "f8-g2") != derive_seed(0, "A", "f8-g2")
+
+
+def test_model_save_is_atomic(tmp_path, monkeypatch):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    path = save_model(model, tmp_path / "m" / "model.keras")
+    before = path.read_bytes()
+
+    def interrupted(self, filepath, *args, **kwargs):
+        with open(filepath, "wb") as fh:
+            fh.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["model.keras"]
+    with pytest.raises(ValueError, match="must end with .keras"):
+        save_model(model, tmp_path / "model.h5")
 
 
 def test_one_fold_variant_job(tmp_path):

@@ -92,7 +92,8 @@ class TrainJob(SimpleInterface):
         from bids_stroke.train.folds import Fold
 
         _quiet_tensorflow()
-        from bids_stroke.train.loop import CURVE_COLUMNS, curve_rows, train_fold_variant
+        from bids_stroke.train.job import train_fold_variant
+        from bids_stroke.train.loop import CURVE_COLUMNS, curve_rows
 
         data = np.load(self.inputs.data, allow_pickle=False)
         fold = Fold(

@@ -14,15 +14,9 @@ from .folds import (
     site_groups,
     train_validation_split,
 )
-from .loop import (
-    BestEpochTracker,
-    TrainResult,
-    TrainingBatches,
-    derive_seed,
-    predict_probabilities,
-    train_fold_variant,
-    train_variant,
-)
+from .batches import TrainingBatches
+from .job import derive_seed, train_fold_variant
+from .loop import BestEpochTracker, TrainResult, predict_probabilities, train_variant
 from .precision import TRAIN_PRECISIONS, resolve_precision
 from .sampling import SIDES, oversample
 

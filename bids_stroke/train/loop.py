@@ -16,8 +16,8 @@ initial weights and the dropout (:func:`~bids_stroke.model.variants.build_varian
 oversampling of epoch ``e`` (seed ``[seed, e]``) and the augmentation of batch ``b`` of
 epoch ``e`` (seed ``[seed, e, b]``) all derive from the one ``seed`` argument, so a batch
 does not depend on which thread builds it or on how many batches were drawn before. On a
-CPU the same seed gives the same predictions. :func:`derive_seed` turns the run's
-``--random-seed``, a fold name and a variant into the seed of one job.
+CPU the same seed gives the same predictions. :func:`bids_stroke.train.job.derive_seed`
+turns the run's ``--random-seed``, a fold name and a variant into the seed of one job.
 
 Precision: ``precision="bfloat16"`` trains levels 2–5 of the network in bfloat16
 (:func:`~bids_stroke.model.variants.build_variant`); the weights, the optimizer and the
@@ -29,31 +29,26 @@ Epochs are counted from 1 in every returned value.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import keras
 import numpy as np
 
 from bids_stroke.model.variants import build_variant, check_input_shape
 
-from .augment import augment_batch
-from .folds import Fold, check_fold_outcomes, check_no_leakage, train_validation_split
-from .sampling import normalise_sides, oversample
+from .batches import TrainingBatches
+from .sampling import normalise_sides
 
 __all__ = [
+    "CURVE_COLUMNS",
     "BestEpochTracker",
     "TrainResult",
-    "TrainingBatches",
+    "check_volumes",
     "compile_for_training",
-    "derive_seed",
+    "curve_rows",
     "predict_probabilities",
-    "train_fold_variant",
     "train_variant",
 ]
 
@@ -61,22 +56,8 @@ __all__ = [
 CURVE_COLUMNS = ("epoch", "loss", "val_loss", "val_auc")
 
 
-def derive_seed(random_seed: int, *keys) -> int:
-    """A seed in [0, 2**31) that depends on ``random_seed`` and ``keys`` only.
-
-    Stable across processes and Python versions (SHA-256 of the text of the values), so
-    every job of the group level gets its own reproducible seed.
-
-    Examples
-    --------
-    >>> derive_seed(0, "site-A", "f8-g1.5") == derive_seed(0, "site-A", "f8-g1.5")
-    True
-    """
-    text = "\x1f".join([str(int(random_seed)), *(str(key) for key in keys)])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
-
-
-def _as_volumes(x, name: str) -> np.ndarray:
+def check_volumes(x, name: str) -> np.ndarray:
+    """Volumes as float32 of shape (n, X, Y, Z, 1); a ValueError naming ``name`` otherwise."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 4:
         x = x[..., None]
@@ -139,51 +120,6 @@ class BestEpochTracker:
     @property
     def should_stop(self) -> bool:
         return self.wait >= self.patience
-
-
-class TrainingBatches(keras.utils.PyDataset):
-    """The training set as oversampled, shuffled, augmented batches.
-
-    Batch ``b`` of epoch ``e`` is a function of ``(seed, e, b)`` only. Call
-    :meth:`set_epoch` before each epoch (the training loop does it from a callback).
-
-    Parameters
-    ----------
-    x : ndarray of float32, shape (n, X, Y, Z, 1)
-        Training volumes (kept in memory, never modified).
-    y : ndarray of float32, shape (n,)
-        Outcomes (1 = poor).
-    sides : ndarray of str, shape (n,)
-        Lesion sides for the oversampling.
-    batch_size : int
-    seed : int
-    augment : bool, default=True
-        False yields the oversampled volumes as they are (for benchmarks).
-    **kwargs
-        Passed to :class:`keras.utils.PyDataset` (``workers``: threads building batches
-        ahead; the batches are the same for any number).
-    """
-
-    def __init__(self, x, y, sides, *, batch_size: int, seed: int, augment: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.x, self.y, self.sides = x, y, sides
-        self.batch_size, self.seed, self.augment = int(batch_size), int(seed), augment
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw the oversampled order of epoch ``epoch`` (0-based)."""
-        self.epoch = int(epoch)
-        self.order = oversample(self.y.astype(int), self.sides, seed=[self.seed, self.epoch])
-
-    def __len__(self) -> int:
-        return math.ceil(self.order.size / self.batch_size)
-
-    def __getitem__(self, index: int):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        batch = self.x[rows]
-        if self.augment:
-            batch = augment_batch(batch, np.random.default_rng([self.seed, self.epoch, int(index)]))
-        return batch, self.y[rows][:, None]
 
 
 class _EpochControl(keras.callbacks.Callback):
@@ -317,8 +253,8 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
     -------
     TrainResult
     """
-    x_train = _as_volumes(x_train, "x_train")
-    x_val = _as_volumes(x_val, "x_val")
+    x_train = check_volumes(x_train, "x_train")
+    x_val = check_volumes(x_val, "x_val")
     y_train = _as_binary(y_train, x_train.shape[0], "y_train")
     y_val = _as_binary(y_val, x_val.shape[0], "y_val")
     if len(set(y_train.tolist())) < 2:
@@ -378,105 +314,10 @@ def predict_probabilities(model: keras.Model, x, batch_size: int = 16) -> np.nda
     -------
     ndarray of float64, shape (n,)
     """
-    x = _as_volumes(x, "x")
+    x = check_volumes(x, "x")
     if x.shape[0] == 0:
         return np.zeros(0)
     out = model.predict(x, batch_size=batch_size, verbose=0)
     if isinstance(out, dict):
         out = out["probability"]
     return np.asarray(out, dtype=np.float64).reshape(-1)
-
-
-def _save_model(model: keras.Model, path) -> Path:
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"'model_path' must end with .keras. Got {str(path)!r} instead.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(handle)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str, *, epochs: int,
-                       patience: int, seed: int, batch_size: int = 16,
-                       learning_rate: float = 1e-4, model_path=None, verbose: int = 0,
-                       callbacks=None, precision: str = "float32") -> dict:
-    """Train one variant on one LOCO fold and predict its held-out participants.
-
-    Splits ``fold.trainval_index`` 75:25 by site × outcome (:func:`train_validation_split`
-    with ``seed``), checks that nothing of the held-out site is used
-    (:func:`~bids_stroke.train.folds.check_no_leakage`), trains with
-    :func:`train_variant` (``seed``) and predicts ``fold.test_index``.
-
-    Parameters
-    ----------
-    volumes : array-like, shape (n, X, Y, Z) or (n, X, Y, Z, 1)
-        Every participant's normalised volume on the model grid.
-    outcomes : array-like of {0, 1}, shape (n,)
-        Poor (1) or good (0) outcome.
-    sites : array-like of str, shape (n,)
-        Acquisition sites (the original labels).
-    sides : array-like of str, shape (n,), or None
-        Lesion sides (:data:`~bids_stroke.train.sampling.SIDES`).
-    fold : Fold
-        From :func:`~bids_stroke.train.folds.loco_folds` on the same ``sites``.
-    variant : str
-    epochs, patience : int
-    seed : int
-        Seed of the split and the training (e.g. :func:`derive_seed` of the run's seed,
-        the fold name and the variant).
-    batch_size : int, default=16
-    learning_rate : float, default=1e-4
-    model_path : path-like, default=None
-        If given (``.keras``), the trained model is saved there atomically.
-    verbose : int, default=0
-    callbacks : list of keras.callbacks.Callback, default=None
-        Passed to :func:`train_variant` (e.g. a progress line per epoch).
-    precision : {"float32", "bfloat16"}, default="float32"
-        Passed to :func:`train_variant`.
-
-    Returns
-    -------
-    dict
-        ``fold``, ``variant``, ``seed``, ``precision``; ``test_index`` (ndarray of int) and
-        ``probabilities`` (ndarray of float, shape (n_test,)) of the held-out participants;
-        ``train_index`` and ``validation_index``; ``best_epoch`` (from 1),
-        ``best_val_loss``, ``epochs_run``, ``stopped_early``, ``seconds``, ``history``
-        (see :class:`TrainResult`); ``model`` (the trained keras Model) and ``model_path``
-        (a :class:`pathlib.Path` or None).
-
-    Raises
-    ------
-    BadInputError
-        The fold has fewer than two participants of either outcome to train on.
-    """
-    x = _as_volumes(volumes, "volumes")
-    y = np.asarray(outcomes).reshape(-1)
-    n = x.shape[0]
-    if y.size != n:
-        raise ValueError(f"'outcomes' must have {n} entries (one per volume). Got {y.size} instead.")
-    sides = normalise_sides(sides, n)
-    check_fold_outcomes(fold, y)
-    train_index, validation_index = train_validation_split(fold.trainval_index, sites, y, seed=seed)
-    check_no_leakage(fold, sites, train_index, validation_index)
-    result = train_variant(variant, x[train_index], y[train_index], x[validation_index],
-                           y[validation_index], sides=sides[train_index], epochs=epochs,
-                           patience=patience, batch_size=batch_size, learning_rate=learning_rate,
-                           seed=seed, verbose=verbose, callbacks=callbacks, precision=precision)
-    probabilities = predict_probabilities(result.model, x[fold.test_index], batch_size=batch_size)
-    saved = _save_model(result.model, model_path) if model_path is not None else None
-    return {
-        "fold": fold.name, "variant": variant, "seed": int(seed), "precision": precision,
-        "test_index": np.asarray(fold.test_index, dtype=np.int64), "probabilities": probabilities,
-        "train_index": train_index, "validation_index": validation_index,
-        "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-        "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
-        "seconds": result.seconds, "history": result.history,
-        "model": result.model, "model_path": saved,
-    }

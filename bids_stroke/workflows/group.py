@@ -80,7 +80,7 @@ def init_group_wf(
 
     from bids_stroke.interfaces.train import FoldResults, MakeBundle, TrainJob
     from bids_stroke.train.folds import Fold
-    from bids_stroke.train.loop import derive_seed
+    from bids_stroke.train.job import derive_seed
 
     out = Path(config.output_dir)
     table = inputs.table
