@@ -29,13 +29,13 @@ import dataclasses
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from bids_stroke.bids.writers import write_bytes
 from bids_stroke.errors import BadInputError, MissingInputError, OutputError, UsageError
 
 #: Transform models of :func:`register_to_template`, each including those before it.
@@ -376,14 +376,10 @@ def save_transforms(result: RegistrationResult, forward_path: str | os.PathLike,
         if path.suffix != ".h5":
             raise UsageError(f"A transform path must end in '.h5'. Got {str(path)!r} "
                              "instead.")
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(raw)
-            os.replace(tmp, path)
+            write_bytes(path, raw)
+        except OutputError:
+            raise
         except OSError as exc:
             raise OutputError(f"Cannot write the transform {path}: {exc}.") from exc
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     return paths
