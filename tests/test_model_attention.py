@@ -77,5 +77,5 @@ def test_attention_image_carries_the_native_affine():
 
 def test_back_projection_refuses_singular_affines():
     _, native_shape, model_affine = _grids()
-    with pytest.raises(ValueError, match="'native_affine' must be an invertible"):
+    with pytest.raises(ValueError, match="'native_affine' must be a finite, invertible"):
         to_native(np.zeros(MODEL_GRID), model_affine, np.zeros((4, 4)), native_shape)

@@ -8,15 +8,8 @@ from scipy.spatial.transform import Rotation
 
 from bids_stroke.errors import BadInputError
 from bids_stroke.preprocess.brainmask import voxel_sizes
-from bids_stroke.preprocess.grid import (
-    MODEL_GRID,
-    crop_box,
-    from_model_grid,
-    model_grid_affine,
-    resample,
-    resample_mask,
-    to_model_grid,
-)
+from bids_stroke.preprocess.grid import MODEL_GRID, crop_box, model_grid_affine, resample_mask
+from bids_stroke.spatial.resample import resample
 
 NATIVE_SHAPE = (100, 90, 26)
 
@@ -137,7 +130,8 @@ def test_voxel_round_trip_within_half_a_voxel(native, rng):
         d_mm = (ijk - centre_vox) @ affine[:3, :3].T
         blob = np.exp(-(d_mm**2).sum(axis=1) / (2 * 3.0**2)).reshape(NATIVE_SHAPE)
 
-        model, model_affine = to_model_grid(blob, affine, box)
+        model_affine = model_grid_affine(affine, box)
+        model = resample(blob, affine, model_affine, MODEL_GRID)
         assert model.shape == MODEL_GRID
         model_zooms = voxel_sizes(model_affine)
         peak = np.unravel_index(model.argmax(), MODEL_GRID)
@@ -147,33 +141,12 @@ def test_voxel_round_trip_within_half_a_voxel(native, rng):
         assert np.all(np.abs(np.array(peak) - expected) <= 0.5 + 1e-9)
         assert np.all(np.abs(peak_native - centre_vox) * zooms <= 0.5 * model_zooms + 1e-9)
 
-        back = from_model_grid(model, model_affine, affine, NATIVE_SHAPE)
+        back = resample(model, model_affine, affine, NATIVE_SHAPE)
         assert back.shape == NATIVE_SHAPE
         w = np.where(back > 0.5 * back.max(), back, 0.0)
         centroid = (np.indices(NATIVE_SHAPE) * w).reshape(3, -1).sum(axis=1) / w.sum()
         assert np.all(np.abs(centroid - centre_vox) < 0.5)
         assert np.unravel_index(back.argmax(), NATIVE_SHAPE) == tuple(centre_vox.astype(int))
-
-
-def test_resample_identity_and_padding(rng):
-    affine = make_affine(rng, (1.1, 1.1, 5.0))
-    data = rng.normal(size=(8, 7, 6))
-    np.testing.assert_allclose(resample(data, affine, affine, data.shape), data, atol=1e-9)
-    # a grid shifted by 2 voxels along i: the last 2 planes fall outside -> cval
-    shifted = affine.copy()
-    shifted[:3, 3] += 2 * affine[:3, 0]
-    out = resample(data, affine, shifted, data.shape, cval=-7.0)
-    np.testing.assert_allclose(out[:-2], data[2:], atol=1e-9)
-    np.testing.assert_allclose(out[-2:], -7.0)
-
-
-def test_resample_4d_and_nearest_dtype(rng):
-    affine = make_affine(rng, (2.0, 2.0, 2.0))
-    data = rng.integers(0, 5, (6, 6, 6, 3)).astype(np.int16)
-    out = resample(data, affine, affine, (6, 6, 6), order=0)
-    assert out.shape == (6, 6, 6, 3) and out.dtype == np.int16
-    np.testing.assert_array_equal(out, data)
-    assert resample(data, affine, affine, (6, 6, 6)).dtype == np.float64
 
 
 def test_resample_mask_preserves_volume(rng):
@@ -192,11 +165,11 @@ def test_resample_mask_preserves_volume(rng):
     )
 
 
-def test_from_model_grid_covers_the_box_only(native):
+def test_model_grid_resampled_back_covers_the_box_only(native):
     affine, mask = native
     box = crop_box(mask, affine, margin_mm=4.0)
     model_affine = model_grid_affine(affine, box)
-    back = from_model_grid(np.ones(MODEL_GRID), model_affine, affine, NATIVE_SHAPE)
+    back = resample(np.ones(MODEL_GRID), model_affine, affine, NATIVE_SHAPE)
     assert np.all(back[mask] > 0.999)
     every_voxel = np.indices(NATIVE_SHAPE).reshape(3, -1).T.astype(float)
     coords = model_coords(every_voxel, affine, model_affine)
@@ -208,7 +181,9 @@ def test_inputs_not_modified(native):
     affine, mask = native
     affine_copy, mask_copy = affine.copy(), mask.copy()
     box = crop_box(mask, affine)
-    to_model_grid(mask.astype(float), affine, box)
+    model_affine = model_grid_affine(affine, box)
+    resample(mask.astype(float), affine, model_affine, MODEL_GRID)
+    resample_mask(mask, affine, model_affine, MODEL_GRID)
     np.testing.assert_array_equal(affine, affine_copy)
     np.testing.assert_array_equal(mask, mask_copy)
 
@@ -226,7 +201,5 @@ def test_errors(rng):
     singular[:3, 2] = 0
     with pytest.raises(BadInputError, match="'affine' must be a finite, invertible"):
         crop_box(flat, singular)
-    with pytest.raises(BadInputError, match="'src_affine' must be"):
-        resample(np.ones((3, 3, 3)), np.full((4, 4), np.nan), affine, (3, 3, 3))
     with pytest.raises(BadInputError, match="'box' must have 'upper' above 'lower'"):
         model_grid_affine(affine, {"lower": [0, 0, 3], "upper": [5, 5, 3]})

@@ -220,7 +220,7 @@ COMPUTING = {
                           "add_loco_baselines", "loco_baseline", "delong_test", "mcnemar_test"),
     "bids_stroke.model": ("load_bundle", "predict_participant", "attention_image", "upsample_attention",
                           "to_native", "build_variant"),
-    "bids_stroke.preprocess": ("b0_and_trace", "brain_mask", "normalize_intensity", "to_model_grid",
+    "bids_stroke.preprocess": ("b0_and_trace", "brain_mask", "normalize_intensity", "crop_box",
                                "lesion_side", "lesion_volume_ml", "compute_adc"),
 }
 

@@ -25,6 +25,7 @@ from bids_stroke.bids.nifti import check_nifti
 from bids_stroke.errors import BadInputError
 from bids_stroke.model.spec import MODEL_GRID
 from bids_stroke.preprocess import brainmask, dwi, grid, lesion, normalize
+from bids_stroke.spatial.resample import resample
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -192,7 +193,7 @@ class ModelInput(SimpleInterface):
         box = grid.crop_box(mask, img.affine)
         shape = tuple(int(n) for n in self.inputs.shape)
         model_affine = grid.model_grid_affine(img.affine, box, shape)
-        model = grid.resample(normalised, img.affine, model_affine, shape, order=1)
+        model = resample(normalised, img.affine, model_affine, shape, order=1)
         self._results["out_file"] = _save("model_input.nii.gz", model.astype(np.float32), model_affine)
         if lesion_mask is not None:
             model_lesion = grid.resample_mask(lesion_mask, img.affine, model_affine, shape)

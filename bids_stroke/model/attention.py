@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from bids_stroke.spatial.resample import check_affine, resample
+
 from .spec import MODEL_GRID
 
 __all__ = ["attention_image", "to_native", "upsample_attention"]
@@ -79,7 +81,7 @@ def to_native(model_map, model_affine, native_affine, native_shape, *, order=1):
 
     Each native voxel centre is mapped to model voxel coordinates with
     ``inv(model_affine) @ native_affine`` and interpolated there
-    (:func:`scipy.ndimage.affine_transform`); outside the model grid the map is 0.
+    (:func:`bids_stroke.spatial.resample.resample`); outside the model grid the map is 0.
 
     Parameters
     ----------
@@ -97,18 +99,12 @@ def to_native(model_map, model_affine, native_affine, native_shape, *, order=1):
     ndarray of shape ``native_shape``, float32
     """
     model_map = np.asarray(model_map, dtype=np.float64)
-    model_affine = np.asarray(model_affine, dtype=np.float64)
-    native_affine = np.asarray(native_affine, dtype=np.float64)
-    for name, affine in (("model_affine", model_affine), ("native_affine", native_affine)):
-        if affine.shape != (4, 4) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-            raise ValueError(f"'{name}' must be an invertible 4×4 affine. Got {affine!r} instead.")
     if model_map.ndim != 3:
         raise ValueError(f"'model_map' must be 3D. Got shape {model_map.shape} instead.")
-    native_shape = tuple(int(n) for n in native_shape)
-    matrix = np.linalg.solve(model_affine, native_affine)
-    out = ndimage.affine_transform(model_map, matrix[:3, :3], offset=matrix[:3, 3],
-                                   output_shape=native_shape, order=order,
-                                   mode="grid-constant", cval=0.0)
+    model_affine = check_affine(model_affine, "model_affine")
+    native_affine = check_affine(native_affine, "native_affine")
+    out = resample(model_map, model_affine, native_affine, native_shape, order=order,
+                   mode="grid-constant", cval=0.0)
     return np.clip(out, 0.0, None).astype(np.float32)
 
 

@@ -8,15 +8,7 @@ the file name).
 
 from .brainmask import as_mask, brain_mask, voxel_sizes
 from .dwi import ADC_MAX, b0_and_trace, check_not_empty, compute_adc, sanitize, split_shells
-from .grid import (
-    MODEL_GRID,
-    crop_box,
-    from_model_grid,
-    model_grid_affine,
-    resample,
-    resample_mask,
-    to_model_grid,
-)
+from .grid import MODEL_GRID, crop_box, model_grid_affine, resample_mask
 from .lesion import (
     BILATERAL_FRACTION,
     lesion_side,
@@ -37,16 +29,13 @@ __all__ = [
     "check_not_empty",
     "compute_adc",
     "crop_box",
-    "from_model_grid",
     "lesion_side",
     "lesion_side_from_points",
     "lesion_volume_ml",
     "model_grid_affine",
     "normalize_intensity",
-    "resample",
     "resample_mask",
     "sanitize",
     "split_shells",
-    "to_model_grid",
     "voxel_centres_mm",
 ]

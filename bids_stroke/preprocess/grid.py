@@ -1,4 +1,7 @@
-"""The model grid: crop to the brain (square in-plane), resample to 96 × 96 × 24, and back.
+"""The model grid: crop to the brain (square in-plane) and the 96 × 96 × 24 grid's affine.
+
+Images go onto the model grid and back with :func:`bids_stroke.spatial.resample.resample`
+and :func:`model_grid_affine`.
 
 Conventions
 -----------
@@ -18,36 +21,18 @@ Conventions
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..errors import BadInputError
 from ..model.spec import MODEL_GRID
+from ..spatial.resample import check_affine, resample
 from .brainmask import as_mask, voxel_sizes
 
 __all__ = [
     "MODEL_GRID",
     "crop_box",
-    "from_model_grid",
     "model_grid_affine",
-    "resample",
     "resample_mask",
-    "to_model_grid",
 ]
-
-
-
-def _check_affine(affine, name="affine"):
-    affine = np.asarray(affine, dtype=np.float64)
-    if (
-        affine.shape != (4, 4)
-        or not np.all(np.isfinite(affine))
-        or abs(np.linalg.det(affine[:3, :3])) < 1e-12
-    ):
-        raise BadInputError(
-            f"'{name}' must be a finite, invertible 4 × 4 matrix. Got "
-            f"{np.array2string(affine, precision=3, separator=', ')} instead."
-        )
-    return affine
 
 
 def crop_box(brain_mask, affine, *, margin_mm=0.0):
@@ -81,7 +66,7 @@ def crop_box(brain_mask, affine, *, margin_mm=0.0):
         The mask is empty or not 3D, or the box has zero length along an axis (a
         single-slice brain with no margin).
     """
-    affine = _check_affine(affine)
+    affine = check_affine(affine)
     mask = as_mask(brain_mask, name="brain_mask")
     if mask.ndim != 3:
         raise BadInputError(
@@ -132,7 +117,7 @@ def model_grid_affine(affine, box, shape=MODEL_GRID):
         Model voxel-to-world affine: ``affine @ T`` with ``T`` mapping model voxel
         ``m`` to native voxel ``lower + m * (upper - lower) / (shape - 1)``.
     """
-    affine = _check_affine(affine)
+    affine = check_affine(affine)
     shape = tuple(int(n) for n in shape)
     if len(shape) != 3 or min(shape) < 2:
         raise ValueError(f"'shape' must be 3 sizes >= 2. Got {shape} instead.")
@@ -148,61 +133,6 @@ def model_grid_affine(affine, box, shape=MODEL_GRID):
     model_to_native[:3, :3] = np.diag(step)
     model_to_native[:3, 3] = lower
     return affine @ model_to_native
-
-
-def resample(data, src_affine, dst_affine, dst_shape, *, order=1, cval=0.0):
-    """Resample an image onto another grid (world coordinates are shared).
-
-    Each destination voxel centre is mapped to source voxel coordinates with
-    ``inv(src_affine) @ dst_affine`` and interpolated there
-    (:func:`scipy.ndimage.affine_transform`). Outside the source image the data are
-    taken as ``cval`` (``mode="grid-constant"``: a destination voxel on the source's
-    outermost voxel centres keeps its value).
-
-    Parameters
-    ----------
-    data : ndarray of shape (X, Y, Z) or (X, Y, Z, ...)
-        Source image; trailing axes (e.g. volumes) are resampled one by one.
-    src_affine, dst_affine : ndarray of shape (4, 4)
-        Voxel-to-world affines (mm) of the source and destination grids.
-    dst_shape : tuple of 3 int
-        Spatial shape of the destination grid.
-    order : int, default=1
-        Spline order (0: nearest neighbour, 1: trilinear).
-    cval : float, default=0.0
-        Value outside the source image.
-
-    Returns
-    -------
-    ndarray of shape dst_shape + data.shape[3:]
-        float64 (the input dtype for ``order=0``).
-    """
-    data = np.asarray(data)
-    if data.ndim < 3:
-        raise BadInputError(
-            f"'data' must be an image of 3 or more dimensions. Got shape {data.shape} "
-            "instead."
-        )
-    src_affine = _check_affine(src_affine, "src_affine")
-    dst_affine = _check_affine(dst_affine, "dst_affine")
-    dst_shape = tuple(int(n) for n in dst_shape)
-    matrix = np.linalg.solve(src_affine, dst_affine)
-    dtype = data.dtype if order == 0 else np.float64
-    source = data if order == 0 else data.astype(np.float64)
-    extra = data.shape[3:]
-    out = np.empty(dst_shape + extra, dtype=dtype)
-    for index in np.ndindex(*extra):
-        sub = (Ellipsis,) + index
-        out[sub] = ndimage.affine_transform(
-            source[sub],
-            matrix[:3, :3],
-            offset=matrix[:3, 3],
-            output_shape=dst_shape,
-            order=order,
-            mode="grid-constant",
-            cval=cval,
-        )
-    return out
 
 
 def resample_mask(mask, src_affine, dst_affine, dst_shape, *, order=1, threshold=0.5):
@@ -236,57 +166,3 @@ def resample_mask(mask, src_affine, dst_affine, dst_shape, *, order=1, threshold
         order=order,
     )
     return values >= (0.5 if order == 0 else threshold)
-
-
-def to_model_grid(data, affine, box, *, shape=MODEL_GRID, order=1, cval=0.0):
-    """Resample a native image onto the model grid of a crop box.
-
-    Parameters
-    ----------
-    data : ndarray of shape (X, Y, Z) or (X, Y, Z, ...)
-        Native image.
-    affine : ndarray of shape (4, 4)
-        Native voxel-to-world affine (mm).
-    box : dict
-        Crop box from :func:`crop_box`.
-    shape : tuple of 3 int, default=(96, 96, 24)
-        Model grid shape.
-    order : int, default=1
-        Spline order (see :func:`resample`).
-    cval : float, default=0.0
-        Value outside the native image.
-
-    Returns
-    -------
-    model_data : ndarray of shape shape + data.shape[3:]
-        The image on the model grid.
-    model_affine : ndarray of shape (4, 4)
-        The model grid's voxel-to-world affine (:func:`model_grid_affine`).
-    """
-    model_affine = model_grid_affine(affine, box, shape)
-    return resample(data, affine, model_affine, shape, order=order, cval=cval), model_affine
-
-
-def from_model_grid(data, model_affine, native_affine, native_shape, *, order=1, cval=0.0):
-    """Resample a map on the model grid (e.g. attention) back onto the native grid.
-
-    Parameters
-    ----------
-    data : ndarray of shape (96, 96, 24) or (96, 96, 24, ...)
-        Map on the model grid.
-    model_affine : ndarray of shape (4, 4)
-        The model grid's voxel-to-world affine.
-    native_affine : ndarray of shape (4, 4)
-        Native voxel-to-world affine (mm).
-    native_shape : tuple of 3 int
-        Spatial shape of the native image.
-    order : int, default=1
-        Spline order (see :func:`resample`).
-    cval : float, default=0.0
-        Value of native voxels outside the model grid.
-
-    Returns
-    -------
-    ndarray of shape native_shape + data.shape[3:]
-    """
-    return resample(data, model_affine, native_affine, native_shape, order=order, cval=cval)

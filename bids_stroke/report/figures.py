@@ -25,6 +25,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from bids_stroke.report.canvas import save_png  # noqa: E402
+from bids_stroke.spatial.resample import resample  # noqa: E402
 
 __all__ = [
     "MONTAGE_Z_MM",
@@ -80,9 +81,8 @@ def resample_to(img: nib.spatialimages.SpatialImage, ref_affine: np.ndarray, ref
     data = np.nan_to_num(data)
     if tuple(data.shape) == tuple(ref_shape) and np.allclose(img.affine, ref_affine, atol=1e-4):
         return data
-    vox = np.linalg.inv(img.affine) @ np.asarray(ref_affine, dtype=float)
-    return ndimage.affine_transform(data, vox[:3, :3], offset=vox[:3, 3], output_shape=tuple(ref_shape),
-                                    order=order, mode="constant", cval=0.0).astype(np.float32)
+    return resample(data, img.affine, ref_affine, ref_shape, order=order, mode="constant",
+                    cval=0.0).astype(np.float32)
 
 
 def slice_indices(affine: np.ndarray, shape: Sequence[int], z_mm: Sequence[float] = MONTAGE_Z_MM) -> list[int | None]:

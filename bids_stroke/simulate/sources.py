@@ -15,9 +15,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from scipy import ndimage
 
 from bids_stroke.errors import BadInputError, MissingInputError
+from bids_stroke.spatial.resample import resample
 
 #: Columns the participants table must have.
 REQUIRED_COLUMNS = ("participant_id", "gs_rankin_6isdeath")
@@ -174,7 +174,5 @@ def lesion_on_template(mask: np.ndarray, mask_affine, brain: np.ndarray,
         1 where the (nearest-neighbour resampled) lesion lies inside the brain.
     """
     src = (np.asarray(mask) > 0).astype(np.uint8)
-    vox = np.linalg.inv(np.asarray(mask_affine, float)) @ np.asarray(template_affine, float)
-    out = ndimage.affine_transform(src, vox[:3, :3], offset=vox[:3, 3],
-                                   output_shape=brain.shape, order=0, cval=0)
+    out = resample(src, mask_affine, template_affine, brain.shape, order=0, mode="constant", cval=0)
     return (out.astype(bool) & brain).astype(np.uint8)
