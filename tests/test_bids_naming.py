@@ -166,3 +166,38 @@ def test_run_paths(tmp_path):
         d.run_path(tmp_path, "loco_job", fold="A")
     with pytest.raises(ValueError, match="'kind' must be one of"):
         d.run_path(tmp_path, "weights")
+
+
+@pytest.mark.parametrize(("entities", "expected"), [
+    (dict(subject="01", reconstruction="TRACE", datatype="dwi", suffix="dwi", extension=".nii.gz"),
+     "sub-01/dwi/sub-01_rec-TRACE_dwi.nii.gz"),
+    (dict(subject="01", session="acute", datatype="dwi", suffix="dwi", extension=".bvec"),
+     "sub-01/ses-acute/dwi/sub-01_ses-acute_dwi.bvec"),
+    (dict(subject="01", session=None, reconstruction="ADC", datatype="dwi", suffix="dwi",
+          extension=".json"),
+     "sub-01/dwi/sub-01_rec-ADC_dwi.json"),
+])
+def test_raw_paths_follow_bids(tmp_path, entities, expected):
+    assert d.raw_path(tmp_path, **entities) == tmp_path / expected
+
+
+def test_raw_path_refuses_what_bids_does_not_name(tmp_path):
+    with pytest.raises(ValueError, match="No raw BIDS path pattern"):
+        d.raw_path(tmp_path, subject="01", datatype="dwi", suffix="dwi", extension=".mat")
+    with pytest.raises(ValueError, match="alphanumeric"):
+        d.raw_path(tmp_path, subject="0_1", datatype="dwi", suffix="dwi", extension=".nii.gz")
+
+
+def test_truth_paths(tmp_path):
+    lesion = d.truth_path(tmp_path, subject="01", session="acute", space="MNI152NLin2009aSym",
+                          res="1", label="lesion", suffix="mask", extension=".nii.gz")
+    assert lesion == tmp_path / ("truth/sub-01/ses-acute/"
+                                 "sub-01_ses-acute_space-MNI152NLin2009aSym_res-1_label-lesion_mask.nii.gz")
+    field = d.truth_path(tmp_path, subject="01", to="MNI152NLin2009aSym", desc="displacement",
+                         suffix="xfm", extension=".nii.gz", **{"from": "scanner"})
+    assert field == tmp_path / ("truth/sub-01/"
+                                "sub-01_from-scanner_to-MNI152NLin2009aSym_desc-displacement_xfm.nii.gz")
+    assert d.truth_path(tmp_path, subject="01", suffix="simulation", extension=".json") == \
+        tmp_path / "truth/sub-01/sub-01_simulation.json"
+    with pytest.raises(ValueError, match="No ground-truth path pattern"):
+        d.truth_path(tmp_path, subject="01", suffix="dwi", extension=".nii.gz")

@@ -20,7 +20,7 @@ from bids_stroke.simulate import cohort, sources
 from bids_stroke.simulate.anatomy import TISSUES, load_anatomy, tissue_signal
 from bids_stroke.simulate.sites import PROFILES, gradient_table
 from bids_stroke.simulate.warp import random_warp
-from bids_stroke.simulate.writers import nifti_bytes
+from bids_stroke.simulate.writers import write_nifti
 
 
 def _validator():
@@ -134,9 +134,18 @@ def test_plan_ignores_outcomes():
     assert sorted(np.bincount([int(p.site.name[4:]) for p in a])[1:]) == [5, 5, 5, 5]
 
 
-def test_nifti_bytes_are_deterministic():
+def test_nifti_files_are_deterministic_with_the_simulator_header(tmp_path):
     data = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
-    assert nifti_bytes(data, np.eye(4)) == nifti_bytes(data, np.eye(4))
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    write_nifti(tmp_path / "a.nii.gz", data, affine, code=4, intent="vector")
+    write_nifti(tmp_path / "b.nii.gz", data, affine, code=4, intent="vector")
+    assert (tmp_path / "a.nii.gz").read_bytes() == (tmp_path / "b.nii.gz").read_bytes()
+    img = nib.load(tmp_path / "a.nii.gz")
+    assert img.get_data_dtype() == np.int16
+    assert int(img.header["sform_code"]) == 4 and int(img.header["qform_code"]) == 4
+    assert img.header.get_intent()[0] == "vector"
+    np.testing.assert_array_equal(np.asarray(img.dataobj), data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.nii.gz", "b.nii.gz"]
 
 
 # --- the written dataset --------------------------------------------------------------

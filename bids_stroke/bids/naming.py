@@ -5,8 +5,9 @@ of path patterns (:data:`PATH_PATTERNS`), in the manner of niworkflows'
 ``DerivativesDataSink``; every reader finds outputs again here
 (:func:`find_derivatives`, :func:`parse_derivative`), by parsing names with the same
 table. Files that are not BIDS derivatives (models, logs, reports) have their paths in
-:func:`run_path` and :func:`report_path`. Nothing else in the package assembles or takes
-apart an output file name.
+:func:`run_path` and :func:`report_path`; the raw files and ground truth that the
+simulator writes in :func:`raw_path` and :func:`truth_path`. Nothing else in the package
+assembles or takes apart a file name.
 """
 
 from __future__ import annotations
@@ -114,20 +115,12 @@ def derivative_path(
         if value not in (None, ""):
             merged[key] = value
     merged.update({key: value for key, value in entities.items() if value is not None})
-    for key, value in merged.items():
-        if key not in ("extension", "datatype") and not _LABEL.fullmatch(str(value)):
-            raise ValueError(f"'{key}' must be an alphanumeric BIDS label. Got {value!r} instead.")
     if merged.get("hemi") not in (None, "L", "R"):
         raise ValueError(f"'hemi' must be L or R. Got {merged['hemi']!r} instead.")
     if merged.get("datatype") == "group":
         for key in SOURCE_ENTITIES:
             merged.pop(key, None)
-    relative = build_path(merged, PATH_PATTERNS, strict=True)
-    if relative is None:
-        raise ValueError(
-            f"No derivatives path pattern can express the entities {sorted(merged.items())}."
-        )
-    return Path(output_dir) / relative
+    return _build(output_dir, merged, PATH_PATTERNS, "derivatives")
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -265,6 +258,74 @@ def find_derivatives(output_dir: str | os.PathLike, **entities: Any) -> list[Pat
 
 
 # ---------------------------------------------------------------------------------------
+# Raw BIDS files and the simulator's ground truth
+# ---------------------------------------------------------------------------------------
+#: Folder of a simulated dataset that holds its ground truth (outside the BIDS scope).
+TRUTH_DIR = "truth"
+
+#: Path patterns of the ground truth of a simulated dataset (:mod:`bids_stroke.simulate`).
+TRUTH_PATTERNS = (
+    TRUTH_DIR + "/sub-{subject}[/ses-{session}]/sub-{subject}[_ses-{session}]"
+    "[_from-{from}][_to-{to}][_space-{space}][_res-{res}][_label-{label}][_desc-{desc}]"
+    "_{suffix<mask|xfm|simulation>}{extension<.nii.gz|.json>}",
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _raw_patterns() -> tuple[str, ...]:
+    from bids.layout.models import Config
+
+    return tuple(Config.load("bids").default_path_patterns)
+
+
+def raw_path(bids_dir: str | os.PathLike, **entities: Any) -> Path:
+    """Path of a raw BIDS file, built with pybids' own path patterns.
+
+    Parameters
+    ----------
+    bids_dir : path-like
+        Root of the raw dataset.
+    **entities
+        pybids entity names (``subject``, ``session``, ``reconstruction``, ``datatype``,
+        ``suffix``, ``extension`` with its dot, ...); None values are left out.
+
+    Raises
+    ------
+    ValueError
+        When no pattern can express the entities.
+
+    Examples
+    --------
+    >>> raw_path("/bids", subject="01", reconstruction="TRACE", datatype="dwi",
+    ...          suffix="dwi", extension=".nii.gz").as_posix()
+    '/bids/sub-01/dwi/sub-01_rec-TRACE_dwi.nii.gz'
+    """
+    return _build(bids_dir, entities, _raw_patterns(), "raw BIDS")
+
+
+def truth_path(bids_dir: str | os.PathLike, **entities: Any) -> Path:
+    """Path of a ground-truth file of a simulated dataset (:data:`TRUTH_PATTERNS`).
+
+    Examples
+    --------
+    >>> truth_path("/bids", subject="01", suffix="simulation", extension=".json").as_posix()
+    '/bids/truth/sub-01/sub-01_simulation.json'
+    """
+    return _build(bids_dir, entities, TRUTH_PATTERNS, "ground-truth")
+
+
+def _build(root, entities: Mapping[str, Any], patterns, what: str) -> Path:
+    entities = {key: value for key, value in entities.items() if value is not None}
+    for key, value in entities.items():
+        if key not in ("extension", "datatype") and not _LABEL.fullmatch(str(value)):
+            raise ValueError(f"'{key}' must be an alphanumeric BIDS label. Got {value!r} instead.")
+    relative = build_path(entities, list(patterns), strict=True)
+    if relative is None:
+        raise ValueError(f"No {what} path pattern can express the entities {sorted(entities.items())}.")
+    return Path(root) / relative
+
+
+# ---------------------------------------------------------------------------------------
 # Files that are not BIDS derivatives
 # ---------------------------------------------------------------------------------------
 #: Folder of the final ensemble's training jobs (``models/all/<variant>/``), and the name
@@ -345,6 +406,7 @@ def subject_label(participant: str) -> str:
 
 __all__ = [
     "ANY", "BIDSIGNORE", "FINAL_FOLD", "PATH_PATTERNS", "RUN_PATHS", "SOURCE_ENTITIES",
-    "derivative_path", "find_derivatives", "parse_derivative", "participant_id",
-    "participant_label", "report_path", "run_path", "session_id", "sidecar_path", "subject_label",
+    "TRUTH_DIR", "TRUTH_PATTERNS", "derivative_path", "find_derivatives", "parse_derivative",
+    "participant_id", "participant_label", "raw_path", "report_path", "run_path", "session_id",
+    "sidecar_path", "subject_label", "truth_path",
 ]

@@ -18,6 +18,8 @@ from bids_stroke.simulate.warp import Warp
 
 #: Samples across the slice thickness.
 N_SLICE_SAMPLES = 3
+#: Lesion fraction at or above which a native voxel belongs to the native lesion mask.
+MASK_THRESHOLD = 0.5
 #: Largest value of the stored signed 16-bit integers.
 INT16_MAX = 32767
 

@@ -28,26 +28,22 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from bids_stroke.bids.naming import truth_path
 from bids_stroke.errors import MissingInputError
 from bids_stroke.simulate.anatomy import TEMPLATE_SPACE
 from bids_stroke.simulate.warp import Warp
-from bids_stroke.simulate.writers import bids_stem
-
-TRUTH_DIR = "truth"
 
 
 def truth_paths(out_dir, subject: str, session: str | None = None) -> dict[str, Path]:
     """Paths of one subject's ground-truth files (keys ``lesion``, ``field``, ``json``)."""
-    folder = Path(out_dir) / TRUTH_DIR / f"sub-{subject}"
-    if session:
-        folder = folder / f"ses-{session}"
     return {
-        "lesion": folder / (bids_stem(subject, session, space=TEMPLATE_SPACE, res="1",
-                                      label="lesion") + "_mask.nii.gz"),
-        "field": folder / (bids_stem(subject, session, **{"from": "scanner"},
-                                     to=TEMPLATE_SPACE, desc="displacement")
-                           + "_xfm.nii.gz"),
-        "json": folder / (bids_stem(subject, session) + "_simulation.json"),
+        "lesion": truth_path(out_dir, subject=subject, session=session, space=TEMPLATE_SPACE,
+                             res="1", label="lesion", suffix="mask", extension=".nii.gz"),
+        "field": truth_path(out_dir, subject=subject, session=session, to=TEMPLATE_SPACE,
+                            desc="displacement", suffix="xfm", extension=".nii.gz",
+                            **{"from": "scanner"}),
+        "json": truth_path(out_dir, subject=subject, session=session, suffix="simulation",
+                           extension=".json"),
     }
 
 
