@@ -16,7 +16,17 @@ from scipy import ndimage
 from bids_stroke.bids.writers import write_nifti, write_text
 from bids_stroke.errors import MissingInputError, OutputError
 
-__all__ = ["derived_path", "resample_file", "write_template_nifti"]
+__all__ = ["derived_path", "resample_file", "template_filename", "write_template_nifti"]
+
+
+def template_filename(space: str, resolution: int | str, suffix: str, desc: str | None) -> str:
+    """TemplateFlow's file name ``tpl-<space>_res-<res>[_desc-<desc>]_<suffix>.nii.gz``.
+
+    An integer ``resolution`` is written with two digits (``res-02``), a string as given.
+    """
+    res = f"{resolution:02d}" if isinstance(resolution, int) else resolution
+    desc_part = f"_desc-{desc}" if desc else ""
+    return f"tpl-{space}_res-{res}{desc_part}_{suffix}.nii.gz"
 
 
 def derived_path(cache: Path, original: Path, space: str, resolution: int, suffix: str,
@@ -25,8 +35,7 @@ def derived_path(cache: Path, original: Path, space: str, resolution: int, suffi
         stat = original.stat()
         key = f"{original.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         tag = "templateflow-" + hashlib.sha256(key.encode()).hexdigest()[:12]
-    desc_part = f"_desc-{desc}" if desc else ""
-    return cache / tag / f"tpl-{space}_res-{resolution:02d}{desc_part}_{suffix}.nii.gz"
+    return cache / tag / template_filename(space, int(resolution), suffix, desc)
 
 
 def resample_file(original: Path, out: Path, resolution: int, licence: str, *,

@@ -36,7 +36,12 @@ import nibabel as nib
 import numpy as np
 
 from bids_stroke.citations import FONOV_CITATION, TEMPLATEFLOW_CITATION
-from bids_stroke.spatial.template_cache import derived_path, resample_file, write_template_nifti
+from bids_stroke.spatial.template_cache import (
+    derived_path,
+    resample_file,
+    template_filename,
+    write_template_nifti,
+)
 from bids_stroke.errors import MissingInputError, UsageError
 
 LOGGER = logging.getLogger(__name__)
@@ -312,9 +317,8 @@ def _templateflow_file(name: str, resolution: int, suffix: str,
                        desc: str | None) -> Path | None:
     """The TemplateFlow file if it is present and is not an empty placeholder."""
     folder = templateflow_home() / f"tpl-{name}"
-    desc_part = f"_desc-{desc}" if desc else ""
     for res in (f"{resolution:02d}", f"{resolution}"):
-        path = folder / f"tpl-{name}_res-{res}{desc_part}_{suffix}.nii.gz"
+        path = folder / template_filename(name, res, suffix, desc)
         if path.is_file() and path.stat().st_size > 0 and _readable(path):
             return path
     return None
