@@ -243,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="variants to train and ensemble: " + ", ".join(VARIANT_NAMES) + " (default: all)")
     group.add_argument(*_flags("train-precision"), choices=TRAIN_PRECISIONS, default=_default("train_precision"),
                        help="compute precision of network levels 2-5 during training; the weights "
-                       "and the saved models stay float32. auto: bfloat16 on CPUs with AMX or "
-                       "AVX-512 BF16 and on GPUs of compute capability >= 8.0, else float32 "
-                       "(default: %(default)s)")
+                       "and the saved models stay float32. auto: bfloat16 on CPUs with AMX and "
+                       "on GPUs of compute capability >= 8.0, else float32; bfloat16 on other "
+                       "hardware is refused (default: %(default)s)")
     group.add_argument(*_flags("bootstrap"), type=_non_negative_int, default=_default("bootstrap"), metavar="N",
                        help="bootstrap resamples for 95%% confidence intervals; 0 disables them "
                        "(default: %(default)s)")

@@ -11,13 +11,14 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from bids_stroke.cli import build_parser  # noqa: E402
+from bids_stroke.errors import UsageError  # noqa: E402
 from bids_stroke.model.variants import BFLOAT16_FROM_LEVEL, build_variant  # noqa: E402
 from bids_stroke.train.precision import cpu_flags, resolve_precision  # noqa: E402
 
 
 @pytest.mark.parametrize(("flags", "gpus", "expected"), [
     ({"avx2", "avx512f"}, [], "float32"),
-    ({"avx512f", "avx512_bf16"}, [], "bfloat16"),
+    ({"avx512f", "avx512_bf16"}, [], "float32"),  # AVX-512 BF16 without AMX: not trusted
     ({"amx_bf16", "amx_tile"}, [], "bfloat16"),
     (set(), [(9, 0)], "bfloat16"),
     ({"amx_bf16"}, [(7, 5)], "float32"),  # the GPU trains, and it lacks bfloat16
@@ -29,7 +30,10 @@ def test_auto_picks_bfloat16_only_on_native_hardware(flags, gpus, expected):
 
 def test_explicit_precision_is_kept_and_bad_values_refused():
     assert resolve_precision("float32", flags={"amx_bf16"}, gpus=[])[0] == "float32"
-    assert resolve_precision("bfloat16", flags=set(), gpus=[])[0] == "bfloat16"
+    assert resolve_precision("bfloat16", flags={"amx_bf16"}, gpus=[])[0] == "bfloat16"
+    assert resolve_precision("bfloat16", flags=set(), gpus=[(8, 0)])[0] == "bfloat16"
+    with pytest.raises(UsageError, match="bfloat16' needs hardware"):
+        resolve_precision("bfloat16", flags={"avx512_bf16"}, gpus=[])
     with pytest.raises(ValueError, match="'requested'"):
         resolve_precision("float16")
 

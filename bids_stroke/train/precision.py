@@ -1,17 +1,20 @@
 """Which compute precision training uses: ``--train-precision auto|float32|bfloat16``.
 
-bfloat16 (levels 2–5 of the network, see :mod:`bids_stroke.model.variants`) pays off
-only where the hardware computes it natively:
+bfloat16 (levels 2–5 of the network, see :mod:`bids_stroke.model.variants`) is used
+only where the hardware computes it natively and training was seen to learn:
 
-* CPUs with AMX (``amx_bf16``) or AVX-512 BF16 (``avx512_bf16``) instructions, as Linux
-  lists them in ``/proc/cpuinfo``; elsewhere TensorFlow emulates bfloat16 and is slower
-  than float32;
+* CPUs with AMX (``amx_bf16``, Intel Sapphire Rapids and newer), as Linux lists them in
+  ``/proc/cpuinfo``. CPUs with AVX-512 BF16 but no AMX are not enough: on an AMD EPYC
+  (Zen 4, ``avx512_bf16``) with TensorFlow 2.21's oneDNN kernels, bfloat16 training of
+  f8-g1.5 collapsed to a constant output (loss exactly ln 2 from the third epoch) on a
+  task that float32 learns. Without native support TensorFlow emulates bfloat16 and is
+  slower than float32 anyway;
 * NVIDIA GPUs of compute capability 8.0 or newer (Ampere, Hopper).
 
 ``auto`` picks bfloat16 when the machine that resolves it (the one running the group
-level, which submits the jobs) has such hardware, float32 otherwise. The resolved value is
-part of every training job's identity and is recorded in its done-marker and in the
-bundle's manifest.
+level, which submits the jobs) has such hardware, float32 otherwise; an explicit
+``bfloat16`` on other hardware is refused. The resolved value is part of every training
+job's identity and is recorded in its done-marker and in the bundle's manifest.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from bids_stroke.config import TRAIN_PRECISIONS
+from bids_stroke.errors import UsageError
 
 __all__ = ["TRAIN_PRECISIONS", "cpu_flags", "gpu_compute_capabilities", "resolve_precision"]
 
 #: CPU flags of native bfloat16 arithmetic.
-BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BFLOAT16_CPU_FLAGS = ("amx_bf16",)
 
 
 def cpu_flags(cpuinfo="/proc/cpuinfo") -> frozenset[str]:
@@ -79,26 +83,40 @@ def resolve_precision(requested: str = "auto", *, flags=None, gpus=None) -> tupl
     reason : str
         One line for the log.
 
+    Raises
+    ------
+    UsageError
+        ``bfloat16`` requested on hardware that does not compute it natively.
+
     Examples
     --------
     >>> resolve_precision("auto", flags={"avx2"}, gpus=[])
-    ('float32', 'auto: no native bfloat16 (no GPU of compute capability >= 8.0, CPU without amx_bf16/avx512_bf16)')
+    ('float32', 'auto: no native bfloat16 (no GPU of compute capability >= 8.0, CPU without amx_bf16)')
     >>> resolve_precision("auto", flags={"avx2", "amx_bf16"}, gpus=[])[0]
     'bfloat16'
     """
     if requested not in TRAIN_PRECISIONS:
         raise ValueError(f"'requested' must be one of {', '.join(TRAIN_PRECISIONS)}. "
                          f"Got {requested!r} instead.")
-    if requested != "auto":
+    if requested == "float32":
         return requested, f"{requested} (requested)"
+    precision, reason = _native_precision(flags, gpus)
+    if requested == "auto":
+        return precision, f"auto: {reason}"
+    if precision != "bfloat16":
+        raise UsageError(f"'--train-precision bfloat16' needs hardware that computes bfloat16 "
+                         f"natively: {reason}. Use --train-precision float32 or auto.")
+    return requested, f"{requested} (requested; {reason})"
+
+
+def _native_precision(flags, gpus) -> tuple[str, str]:
     gpus = gpu_compute_capabilities() if gpus is None else list(gpus)
     if gpus:
         if all(capability >= (8, 0) for capability in gpus):
-            return "bfloat16", f"auto: GPU of compute capability {gpus[0][0]}.{gpus[0][1]} computes bfloat16 natively"
-        return "float32", f"auto: GPU of compute capability {gpus[0][0]}.{gpus[0][1]} (< 8.0) lacks native bfloat16"
+            return "bfloat16", f"GPU of compute capability {gpus[0][0]}.{gpus[0][1]} computes bfloat16 natively"
+        return "float32", f"GPU of compute capability {gpus[0][0]}.{gpus[0][1]} (< 8.0) lacks native bfloat16"
     flags = cpu_flags() if flags is None else set(flags)
     native = [flag for flag in BFLOAT16_CPU_FLAGS if flag in flags]
     if native:
-        return "bfloat16", f"auto: CPU computes bfloat16 natively ({', '.join(native)})"
-    return "float32", ("auto: no native bfloat16 (no GPU of compute capability >= 8.0, "
-                       "CPU without amx_bf16/avx512_bf16)")
+        return "bfloat16", f"CPU computes bfloat16 natively ({', '.join(native)})"
+    return "float32", "no native bfloat16 (no GPU of compute capability >= 8.0, CPU without amx_bf16)"
