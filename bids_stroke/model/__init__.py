@@ -2,33 +2,37 @@
 
 Arrays in, arrays out; file I/O is limited to :mod:`bids_stroke.model.bundle` (the
 trained ensemble) and :func:`bids_stroke.model.attention.attention_image`.
+
+The names below are imported on first use, so that ``bids_stroke.model.spec`` (what the
+rest of the package knows about the model) is read without importing Keras.
 """
 
-from .attention import attention_image, to_native, upsample_attention
-from .bundle import Bundle, load_bundle, save_bundle
-from .ensemble import FusedEnsemble, predict_participant
-from .layers import EnsembleStack, PCAttention
-from .spec import DECISION_THRESHOLD, INPUT_SHAPE, MODEL_GRID, SCALES
-from .variants import VARIANTS, VariantSpec, build_variant, model_flops, variant_table
+from __future__ import annotations
 
-__all__ = [
-    "DECISION_THRESHOLD",
-    "INPUT_SHAPE",
-    "MODEL_GRID",
-    "SCALES",
-    "VARIANTS",
-    "Bundle",
-    "EnsembleStack",
-    "FusedEnsemble",
-    "PCAttention",
-    "VariantSpec",
-    "attention_image",
-    "build_variant",
-    "load_bundle",
-    "model_flops",
-    "predict_participant",
-    "save_bundle",
-    "to_native",
-    "upsample_attention",
-    "variant_table",
-]
+import importlib
+
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "attention_image": "attention", "to_native": "attention", "upsample_attention": "attention",
+    "Bundle": "bundle", "load_bundle": "bundle", "read_manifest": "bundle", "save_bundle": "bundle",
+    "FusedEnsemble": "ensemble", "predict_participant": "ensemble",
+    "EnsembleStack": "layers", "PCAttention": "layers",
+    "DECISION_THRESHOLD": "spec", "INPUT_SHAPE": "spec", "MANIFEST": "spec", "MODEL_GRID": "spec",
+    "SCALES": "spec",
+    "VARIANTS": "variants", "VariantSpec": "variants", "build_variant": "variants",
+    "model_flops": "variants", "variant_table": "variants",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -36,15 +36,14 @@ from bids_stroke.errors import BadInputError, MissingInputError
 
 from . import layers  # noqa: F401  (registers the custom layers for loading)
 from .ensemble import FusedEnsemble
+from .spec import MANIFEST
 from .variants import VARIANTS
 
-__all__ = ["FORMAT_VERSION", "MANIFEST", "Bundle", "load_bundle", "save_bundle", "sha256"]
+__all__ = ["FORMAT_VERSION", "MANIFEST", "Bundle", "load_bundle", "read_manifest", "save_bundle", "sha256"]
 
 #: Version of the bundle layout; :func:`load_bundle` refuses any other.
 FORMAT_VERSION = 1
 
-#: Name of the manifest inside a bundle.
-MANIFEST = "manifest.json"
 
 _COHORT_KEYS = ("n", "sites", "prevalence")
 
@@ -174,8 +173,16 @@ def save_bundle(
     return write_json(out / MANIFEST, manifest, sort_keys=False)
 
 
-def _read_manifest(folder: Path) -> dict:
-    path = folder / MANIFEST
+def read_manifest(folder: str | os.PathLike) -> dict:
+    """The checked ``manifest.json`` of a bundle folder (no model is loaded).
+
+    Raises
+    ------
+    BadInputError
+        (exit 65) the manifest is missing, unreadable, of another format version, or
+        lacks a required field.
+    """
+    path = Path(folder) / MANIFEST
     if not path.is_file():
         raise BadInputError(f"{path}: missing; a model bundle is a folder with {MANIFEST} and .keras files.")
     try:
@@ -229,7 +236,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         folder = folder.parent
     if not folder.exists():
         raise MissingInputError(f"{folder}: model bundle not found.")
-    manifest = _read_manifest(folder)
+    manifest = read_manifest(folder)
     for entry in manifest["variants"]:
         file = folder / entry["file"]
         if not file.is_file():

@@ -1,12 +1,13 @@
 """What every part of bids-stroke knows about the model, without importing Keras.
 
-The model grid, the attention scales and the decision threshold are read by the
-preprocessing, the training, the maps and the reports; they are written once, here.
+The model grid, the attention scales, the decision threshold and the name of a bundle's
+manifest are read by the preprocessing, the training, the maps and the reports; they are
+written once, here.
 """
 
 from __future__ import annotations
 
-__all__ = ["DECISION_THRESHOLD", "INPUT_SHAPE", "MODEL_GRID", "SCALES"]
+__all__ = ["DECISION_THRESHOLD", "INPUT_SHAPE", "MANIFEST", "MODEL_GRID", "SCALES"]
 
 #: Shape (voxels) of the model grid: the cropped, resampled DWI the network reads.
 MODEL_GRID = (96, 96, 24)
@@ -19,3 +20,6 @@ SCALES = ("a1", "a2", "a3")
 
 #: A participant is predicted poor when the probability of a poor outcome is at least this.
 DECISION_THRESHOLD = 0.5
+
+#: Name of the manifest inside a trained ensemble bundle (:mod:`bids_stroke.model.bundle`).
+MANIFEST = "manifest.json"

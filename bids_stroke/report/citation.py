@@ -16,7 +16,14 @@ from bids_stroke.bids.naming import run_path
 from bids_stroke.bids.writers import write_text
 from bids_stroke.citations import CITATIONS
 from bids_stroke.config import VARIANT_NAMES
-from bids_stroke.report.common import group_space, loco_predictions_path, read_json, read_tsv, software_versions
+from bids_stroke.model.spec import MANIFEST
+from bids_stroke.report.common import (
+    group_space,
+    loco_predictions_path,
+    read_json,
+    read_tsv,
+    software_versions,
+)
 from bids_stroke.spatial.templates import DEFAULT_TEMPLATE
 
 __all__ = [
@@ -33,8 +40,6 @@ __all__ = [
 REFERENCES = ("moulton2022", "jetley2018", "ants", "dipy", "nipype", "keras", "tensorflow", "delong", "bids",
               "fonov")
 
-#: The manifest of the final ensemble's bundle (:data:`bids_stroke.model.bundle.MANIFEST`).
-_MANIFEST = "manifest.json"
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
 
@@ -71,7 +76,7 @@ def trained_variants(output_dir: str | os.PathLike) -> list[str] | None:
         None when OUTPUT_DIR holds neither file (the ensemble was trained elsewhere).
     """
     out = Path(output_dir)
-    manifest = read_json(run_path(out, "ensemble") / _MANIFEST)
+    manifest = read_json(run_path(out, "ensemble") / MANIFEST)
     if isinstance(manifest, dict) and isinstance(manifest.get("variants"), list):
         names = {str(entry.get("name")) for entry in manifest["variants"] if isinstance(entry, dict)}
     else:

@@ -153,9 +153,9 @@ def init_participant_wf(
             (lesion_to_template, ds_lesion_tpl, [("out_file", "in_file")]),
         ])
     if model is not None:
-        import json
+        from bids_stroke.model.bundle import read_manifest
 
-        variants = [v["name"] for v in json.loads((Path(model) / "manifest.json").read_text())["variants"]]
+        variants = [v["name"] for v in read_manifest(model)["variants"]]
         predict = pe.Node(PredictEnsemble(bundle=str(model)), name="predict", n_procs=omp_nthreads)
         ds_predictions = sink("ds_predictions", desc="ensemble", suffix="predictions", extension=".tsv")
         workflow.connect([
