@@ -37,6 +37,41 @@ VARIANT_NAMES = (
     "f16-g2-bn",
 )
 
+#: The paper's training protocol: most epochs per model and the early-stopping patience.
+PAPER_MAX_EPOCHS = 150
+PAPER_PATIENCE = 30
+
+
+def training_protocol(variants, max_epochs: int, patience: int) -> dict:
+    """How a training run compares with the paper's protocol, for the bundle's manifest.
+
+    Parameters
+    ----------
+    variants : sequence of str
+        The variants trained.
+    max_epochs, patience : int
+
+    Returns
+    -------
+    dict
+        ``name``: ``"paper"`` (all eight variants, at most :data:`PAPER_MAX_EPOCHS` epochs,
+        patience :data:`PAPER_PATIENCE`) or ``"reduced"``; ``deviations``: one line each.
+
+    Examples
+    --------
+    >>> training_protocol(["f8-g1.5"], 3, 2)["deviations"]
+    ['1 of 8 variants (f8-g1.5)', 'at most 3 epochs instead of 150', 'patience 2 instead of 30']
+    """
+    deviations = []
+    if sorted(variants) != sorted(VARIANT_NAMES):
+        deviations.append(f"{len(variants)} of {len(VARIANT_NAMES)} variants ({', '.join(variants)})")
+    if int(max_epochs) != PAPER_MAX_EPOCHS:
+        deviations.append(f"at most {max_epochs} epochs instead of {PAPER_MAX_EPOCHS}")
+    if int(patience) != PAPER_PATIENCE:
+        deviations.append(f"patience {patience} instead of {PAPER_PATIENCE}")
+    return {"name": "reduced" if deviations else "paper", "deviations": deviations}
+
+
 #: Values of ``--train-precision`` (see :mod:`bids_stroke.train.precision`): ``auto`` and
 #: the compute precisions of :func:`bids_stroke.model.variants.build_variant`.
 TRAIN_PRECISIONS = ("auto", "float32", "bfloat16")
@@ -162,8 +197,8 @@ class Config:
     outcome_column: str = "mrs"
     poor_threshold: int = 3
     aspects_column: str = "aspects"
-    max_epochs: int = 150
-    patience: int = 30
+    max_epochs: int = PAPER_MAX_EPOCHS
+    patience: int = PAPER_PATIENCE
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
     train_precision: str = "auto"
     bootstrap: int = 10000

@@ -10,8 +10,18 @@ from __future__ import annotations
 import logging
 
 from bids_stroke.bids.dataset import check_output_dir
-from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
-from bids_stroke.bids.naming import participant_id, participant_label, run_path, session_id
+from bids_stroke.bids.layout import (
+    DwiInputs,
+    collect_data,
+    load_layout,
+    select_subjects,
+)
+from bids_stroke.bids.naming import (
+    participant_id,
+    participant_label,
+    run_path,
+    session_id,
+)
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
@@ -47,6 +57,10 @@ def run(config: Config) -> None:
         bundle = load_bundle(config.model)  # checksums and safe loading, before any work
         LOGGER.info("Model: %s (%d variants, threshold %.3f).", bundle.path, len(bundle.names),
                     bundle.threshold)
+        protocol = bundle.manifest.get("extra", {}).get("protocol", {})
+        if protocol.get("name") == "reduced":
+            LOGGER.warning("The model was trained with a reduced protocol (%s): its predictions "
+                           "are for demonstration only.", "; ".join(protocol["deviations"]))
     layout = load_layout(config.bids_dir, lesion_dir=config.lesion_dir)
     if config.analysis_level == "participant":
         run_participant_level(config, layout)
