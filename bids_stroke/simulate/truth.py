@@ -142,3 +142,38 @@ def load_truth(out_dir, subject: str, session: str | None = None) -> SubjectTrut
         template_affine=np.array(les_img.affine),
         info=info,
     )
+
+
+def native_images(out_dir, subject: str, session: str | None = None) -> dict:
+    """A simulated subject's images as the participant level prepares them, with the truth.
+
+    For evaluating native-grid steps against the truth without running the workflow: the
+    trace and ADC (computed from a 4D series, or the ``rec-ADC`` export), the image the brain
+    mask is computed on (b0, else the trace), the affine, and the native lesion mask of
+    ``derivatives/lesions``.
+
+    Returns
+    -------
+    dict
+        ``trace``, ``adc``, ``reference`` (float64 arrays), ``affine`` (4 × 4) and
+        ``lesion`` (bool array).
+    """
+    from bids_stroke.bids.naming import derivative_path, raw_path
+    from bids_stroke.preprocess import dwi
+
+    def path(extension, rec=None):
+        return raw_path(out_dir, subject=subject, session=session, reconstruction=rec, datatype="dwi",
+                        suffix="dwi", extension=extension)
+
+    if path(".nii.gz").is_file():
+        img = nib.load(path(".nii.gz"))
+        b0, trace, b_value = dwi.b0_and_trace(np.asarray(img.dataobj, np.float64), np.loadtxt(path(".bval")))
+        adc, reference = dwi.compute_adc(b0, trace, b_value), b0
+    else:
+        img = nib.load(path(".nii.gz", "TRACE"))
+        trace = np.asarray(img.dataobj, np.float64)
+        adc, reference = np.asarray(nib.load(path(".nii.gz", "ADC")).dataobj, np.float64), trace
+    lesion = nib.load(derivative_path(Path(out_dir) / "derivatives" / "lesions", subject=subject, session=session,
+                                      label="lesion", suffix="mask", extension=".nii.gz"))
+    return {"trace": trace, "adc": adc, "reference": reference, "affine": img.affine,
+            "lesion": np.asarray(lesion.dataobj) > 0}
