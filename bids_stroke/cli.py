@@ -18,6 +18,7 @@ from pathlib import Path
 from bids_stroke import __version__
 from bids_stroke.config import (
     ANALYSIS_LEVELS,
+    LESION_SOURCES,
     NIPYPE_PLUGINS,
     TRAIN_PRECISIONS,
     VARIANT_NAMES,
@@ -152,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a BIDS derivatives dataset holding the lesion masks "
         "(*_label-lesion_mask, *_desc-lesion_mask or *_label-lesion_roi); "
         "default: the datasets under BIDS_DIR/derivatives",
+    )
+    sel.add_argument(
+        *_flags("lesion-source"),
+        choices=LESION_SOURCES,
+        default=_default("lesion_source"),
+        help="the lesion mask the lesion-aware steps use: given-or-auto = a given mask, else the "
+        "automatic one from the trace and ADC (computed whenever an ADC exists, also beside a "
+        "given mask for their Dice); given = given masks only; auto = automatic masks only "
+        "(default: %(default)s)",
     )
     sel.add_argument(
         *_flags("skip-bids-validation"),
@@ -306,6 +316,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         stop_on_first_crash=opts.stop_on_first_crash,
         random_seed=opts.random_seed,
         lesion_dir=opts.lesion_dir.absolute() if opts.lesion_dir else None,
+        lesion_source=opts.lesion_source,
         model=opts.model.absolute() if opts.model else None,
         site_column=opts.site_column,
         outcome_column=opts.outcome_column,

@@ -37,6 +37,9 @@ VARIANT_NAMES = (
     "f16-g2-bn",
 )
 
+#: Values of ``--lesion-source``: where the lesion mask comes from.
+LESION_SOURCES = ("given-or-auto", "given", "auto")
+
 #: The paper's training protocol: most epochs per model and the early-stopping patience.
 PAPER_MAX_EPOCHS = 150
 PAPER_PATIENCE = 30
@@ -147,6 +150,10 @@ class Config:
         Seed of every random choice (splits, oversampling, augmentation, initial weights).
     lesion_dir : pathlib.Path or None, default=None
         A BIDS derivatives dataset holding lesion masks; None means BIDS_DIR/derivatives.
+    lesion_source : {"given-or-auto", "given", "auto"}, default="given-or-auto"
+        The lesion mask of the lesion-aware steps: a given mask, else the automatic one
+        (:mod:`bids_stroke.preprocess.lesion_auto`); ``given``: given masks only;
+        ``auto``: automatic masks only (given ones are ignored).
     model : pathlib.Path or None, default=None
         A trained ensemble bundle (a folder with ``manifest.json``) used for prediction.
     site_column, outcome_column, aspects_column : str
@@ -192,6 +199,7 @@ class Config:
     stop_on_first_crash: bool = False
     random_seed: int = 0
     lesion_dir: Path | None = None
+    lesion_source: str = "given-or-auto"
     model: Path | None = None
     site_column: str = "site"
     outcome_column: str = "mrs"

@@ -23,6 +23,8 @@ _INTERFACE_NAMES = [
          "sub-01/ses-pre/dwi/sub-01_ses-pre_space-MNI152NLin2009cAsym_res-2_label-lesion_mask.nii.gz"),
         (dict(space="MNI152NLin2009cAsym", res="2", desc="b0", suffix="dwiref", extension=".nii.gz"),
          "sub-01/ses-pre/dwi/sub-01_ses-pre_space-MNI152NLin2009cAsym_res-2_desc-b0_dwiref.nii.gz"),
+        (dict(label="lesion", desc="auto", suffix="mask", extension=".nii.gz"),
+         "sub-01/ses-pre/dwi/sub-01_ses-pre_label-lesion_desc-auto_mask.nii.gz"),
         (dict(desc="lesion", suffix="measures", extension=".json"),
          "sub-01/ses-pre/dwi/sub-01_ses-pre_desc-lesion_measures.json"),
         (dict(desc="ensemble", suffix="predictions", extension=".tsv"),

@@ -70,7 +70,7 @@ def test_help_documents_every_option(capsys):
     for option in (
         "--participant-label", "--session-label", "--bids-filter-file", "--skip-bids-validation",
         "--work-dir", "--nprocs", "--omp-nthreads", "--mem-gb", "--nipype-plugin", "--random-seed",
-        "--lesion-dir", "--model", "--site-column", "--outcome-column", "--poor-threshold",
+        "--lesion-dir", "--lesion-source", "--model", "--site-column", "--outcome-column", "--poor-threshold",
         "--aspects-column", "--max-epochs", "--patience", "--variants", "--bootstrap", "--verbose",
     ):
         assert option in out, option
@@ -87,7 +87,7 @@ def test_every_option_reaches_the_config(dataset, tmp_path):
         "--nipype-plugin", "SLURM", "--random-seed", "11", "--site-column", "centre",
         "--outcome_column", "mrs90", "--poor-threshold", "2", "--aspects-column", "asp",
         "--max-epochs", "5", "--patience", "2", "--variants", "f8-g2", "f16-g2-bn", "f8-g2",
-        "--bootstrap", "100", "-vv",
+        "--bootstrap", "100", "--lesion-source", "auto", "-vv",
     ]
     config = config_from_args(build_parser().parse_args(argv))
     assert config.participant_label == ["01", "02"]
@@ -97,6 +97,7 @@ def test_every_option_reaches_the_config(dataset, tmp_path):
     assert (config.site_column, config.outcome_column, config.aspects_column) == ("centre", "mrs90", "asp")
     assert (config.poor_threshold, config.max_epochs, config.patience, config.bootstrap) == (2, 5, 2, 100)
     assert config.variants == ["f8-g2", "f16-g2-bn"]
+    assert config.lesion_source == "auto"
     assert config.verbose == 2 and config.work_dir == tmp_path / "w"
     # the config round-trips through the JSON written with the outputs
     saved = config.save(tmp_path / "config.json")
@@ -116,6 +117,7 @@ def test_defaults_follow_the_interface(dataset, tmp_path):
     assert (default.poor_threshold, default.max_epochs, default.patience, default.bootstrap) == (3, 150, 30, 10000)
     assert default.variants == list(VARIANT_NAMES) and len(set(VARIANT_NAMES)) == 8
     assert default.nipype_plugin == "MultiProc" and default.random_seed == 0
+    assert default.lesion_source == "given-or-auto"
     assert default.work_dir == Path("work").absolute()
     assert parsed.resolved_nprocs() >= 1 and 1 <= parsed.resolved_omp_nthreads() <= 8
 

@@ -74,6 +74,37 @@ def test_workflow_graph(tmp_path, kind):
     assert wf.name == "sub_01_wf"
 
 
+@pytest.mark.parametrize(("source", "given", "auto", "mask_from"), [
+    ("given", True, False, "given"),
+    ("given", False, False, None),      # as without automatic masks: no lesion steps at all
+    ("given-or-auto", True, True, "given"),
+    ("given-or-auto", False, True, "auto"),
+    ("auto", True, True, "auto"),       # the given mask is ignored
+])
+def test_lesion_source_decides_which_mask_the_lesion_steps_use(tmp_path, source, given, auto, mask_from):
+    f = tmp_path / "f.nii.gz"
+    f.write_bytes(b"")
+    inputs = DwiInputs(subject="01", session=None, metadata={}, dwi=f, bval=f, bvec=f, trace=None, adc=None,
+                       trace_b_value=None, lesion_mask=f if given else None, brain_mask=None)
+    wf = init_participant_wf(inputs=inputs, output_dir=tmp_path / "out", templates=get_template_set(),
+                             lesion_source=source)
+    nodes = {node.name: node for node in wf._graph.nodes()}
+    assert ("auto_lesion" in nodes) == auto and ("ds_auto_lesion" in nodes) == auto
+    assert ("lesion" in nodes) == (mask_from is not None)
+    if mask_from is None:
+        assert not {"lesion_to_template", "ds_lesion_template", "ds_lesion_model"} & set(nodes)
+        return
+    measures, lesion = nodes["lesion_measures"], nodes["lesion"]
+    assert measures.inputs.lesion_source == mask_from
+    feeds = {u.name for u, v in wf._graph.in_edges(lesion)}
+    if mask_from == "auto":
+        assert feeds == {"auto_lesion"}
+    else:
+        assert not feeds and lesion.inputs.mask == str(f)
+        # beside a given mask, the automatic one is only compared with it
+        assert ("auto_lesion" in {u.name for u, v in wf._graph.in_edges(measures)}) == auto
+
+
 @pytest.fixture(scope="module")
 def participant_run(simulated_cohort, untrained_bundle, tmp_path_factory):
     """The participant level, with --model, on a read-only copy of the 4-subject cohort."""

@@ -24,7 +24,7 @@ from bids_stroke.bids.writers import write_json, write_nifti
 from bids_stroke.bids.nifti import check_nifti
 from bids_stroke.errors import BadInputError
 from bids_stroke.model.spec import MODEL_GRID
-from bids_stroke.preprocess import brainmask, dwi, grid, lesion, normalize
+from bids_stroke.preprocess import brainmask, dwi, grid, lesion, lesion_auto, normalize
 from bids_stroke.spatial.resample import resample
 
 LOGGER = logging.getLogger("bids_stroke")
@@ -220,6 +220,9 @@ class _LesionMeasuresInputSpec(BaseInterfaceInputSpec):
     lesion_mask = File(exists=True, desc="lesion mask on the native grid")
     template_lesion = File(exists=True, desc="lesion mask in template space")
     template_space = traits.Str(mandatory=True, desc="name of the template space")
+    lesion_source = traits.Enum("given", "auto", desc="where lesion_mask comes from")
+    auto_mask = File(exists=True, desc="the automatic mask, when it is not lesion_mask (for its Dice)")
+    lesion_output = File(exists=True, desc="the derivative lesion_mask was written as (named in Sources)")
 
 
 class _LesionMeasuresOutputSpec(TraitedSpec):
@@ -240,7 +243,15 @@ class LesionMeasures(SimpleInterface):
             result["LesionVolume"] = lesion.lesion_volume_ml(mask, img.affine)
             result["LesionVolumeUnits"] = "mL"
             result["LesionVoxels"] = int(mask.sum())
-            result["Sources"] = [Path(self.inputs.lesion_mask).name]
+            named = self.inputs.lesion_output if isdefined(self.inputs.lesion_output) else self.inputs.lesion_mask
+            result["Sources"] = [Path(named).name]
+            result["LesionSource"] = self.inputs.lesion_source if isdefined(self.inputs.lesion_source) else "given"
+            if not mask.any():
+                result["Note"] = "the lesion mask is empty: no lesion was found (it may be too small to see)"
+            if isdefined(self.inputs.auto_mask):
+                auto = np.asarray(check_nifti(self.inputs.auto_mask).dataobj) > 0
+                result["AutoLesionVolume"] = lesion.lesion_volume_ml(auto, img.affine)
+                result["AutoLesionDice"] = lesion_auto.dice(auto, mask) if auto.shape == mask.shape else None
             if isdefined(self.inputs.template_lesion):
                 timg = check_nifti(self.inputs.template_lesion)
                 tmask = np.asarray(timg.dataobj) > 0
@@ -250,8 +261,8 @@ class LesionMeasures(SimpleInterface):
                     f"bilateral: each hemisphere holds >= {lesion.BILATERAL_FRACTION:.0%} of it"
                 )
         else:
-            result.update({"LesionVolume": None, "LesionSide": None,
-                           "Note": "no lesion mask was found for this participant"})
+            result.update({"LesionVolume": None, "LesionSide": None, "LesionSource": None,
+                           "Note": "no lesion mask was found or computed for this participant"})
         out = Path.cwd() / "lesion_measures.json"
         write_json(out, result)
         self._results["out_file"] = str(out)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_stroke.bids.layout import DwiInputs
+from bids_stroke.bids.naming import participant_label
 from bids_stroke.interfaces.bids import DerivativesDataSink
 from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
+from bids_stroke.interfaces.lesion import AutoLesion
 from bids_stroke.interfaces.model import PredictEnsemble, attention_metadata
 from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
 from bids_stroke.model.spec import SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, TemplateSet
+
+LOGGER = logging.getLogger("bids_stroke")
 
 
 def workflow_name(subject: str, session: str | None) -> str:
@@ -29,6 +34,7 @@ def init_participant_wf(
     omp_nthreads: int = 1,
     seed: int = 0,
     model: str | Path | None = None,
+    lesion_source: str = "given-or-auto",
     name: str | None = None,
 ) -> pe.Workflow:
     """Build the workflow that turns one participant's DWI into its derivatives.
@@ -49,6 +55,11 @@ def init_participant_wf(
     model : path-like, optional
         A trained ensemble bundle: adds the predictions and the attention maps (native
         grid and template space).
+    lesion_source : {"given-or-auto", "given", "auto"}, default="given-or-auto"
+        Which lesion mask the lesion-aware steps use: the given one (``inputs.lesion_mask``),
+        else the automatic one (:mod:`bids_stroke.preprocess.lesion_auto`, computed
+        whenever an ADC exists, also beside a given mask for its Dice); ``given``: only a
+        given mask; ``auto``: only the automatic one (a given mask is ignored).
     name : str, optional
         Workflow name; by default :func:`workflow_name`.
 
@@ -61,7 +72,8 @@ def init_participant_wf(
     ``space-model_desc-preproc_dwi`` (+ sidecar), ``space-model_label-lesion_mask``,
     ``desc-brain_mask``, ``desc-adc_dwi`` (when available), the two ANTs transforms,
     ``space-<TPL>_res-2_label-lesion_mask``, ``space-<TPL>_res-2_desc-b0_dwiref``,
-    ``desc-lesion_measures.json``; with ``model``: ``desc-ensemble_predictions.tsv``,
+    ``desc-lesion_measures.json``, ``label-lesion_desc-auto_mask`` (the automatic mask, native
+    grid, with its method in the sidecar); with ``model``: ``desc-ensemble_predictions.tsv``,
     ``desc-<a1|a2|a3>_attention`` and ``space-<TPL>_res-2_desc-<a1|a2|a3>_attention``.
     """
     workflow = pe.Workflow(name=name or workflow_name(inputs.subject, inputs.session))
@@ -132,9 +144,34 @@ def init_participant_wf(
         ds_adc = sink("ds_adc", desc="adc", suffix="dwi", extension=".nii.gz")
         workflow.connect([(prepare, ds_adc, [("adc", "in_file")])])
 
-    if inputs.lesion_mask is not None:
+    given = inputs.lesion_mask if lesion_source != "auto" else None
+    has_adc = inputs.adc is not None or inputs.dwi is not None
+    auto = None
+    if lesion_source != "given" and has_adc:
+        auto = pe.Node(AutoLesion(sources=[Path(p).name for p in (inputs.dwi, inputs.trace, inputs.adc)
+                                           if p is not None]), name="auto_lesion")
+        ds_auto = sink("ds_auto_lesion", label="lesion", desc="auto", suffix="mask", extension=".nii.gz")
+        workflow.connect([
+            (prepare, auto, [("trace", "trace"), ("adc", "adc")]),
+            (brain, auto, [("out_mask", "brain_mask")]),
+            (auto, ds_auto, [("out_mask", "in_file"), ("metadata", "metadata")]),
+        ])
+    elif lesion_source != "given" and given is None:
+        LOGGER.warning("%s: no ADC (a trace-only export without rec-ADC), so no automatic lesion mask; "
+                       "processed without a lesion mask.",
+                       participant_label({"subject": inputs.subject, "session": inputs.session}))
+
+    if given is not None or auto is not None:
         lesion = pe.Node(niu.IdentityInterface(fields=["mask"]), name="lesion")
-        lesion.inputs.mask = str(inputs.lesion_mask)
+        if given is not None:
+            lesion.inputs.mask = str(given)
+            measures.inputs.lesion_source = "given"
+            if auto is not None:
+                workflow.connect([(auto, measures, [("out_mask", "auto_mask")])])
+        else:
+            measures.inputs.lesion_source = "auto"
+            workflow.connect([(auto, lesion, [("out_mask", "mask")]),
+                              (ds_auto, measures, [("out_file", "lesion_output")])])
         lesion_to_template = pe.Node(
             ApplyTransform(reference=str(templates.t2w_brain.path), is_mask=True), name="lesion_to_template"
         )

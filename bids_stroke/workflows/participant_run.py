@@ -60,6 +60,7 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
         sub_wf = init_participant_wf(
             inputs=inputs, output_dir=config.output_dir, templates=templates,
             omp_nthreads=omp, seed=config.random_seed, model=config.model,
+            lesion_source=config.lesion_source,
         )
         workflow.add_nodes([sub_wf])
         names[sub_wf.name] = (inputs.subject, inputs.session)
