@@ -38,6 +38,11 @@ CITATIONS = {
     "templateflow": "Ciric R, Thompson WH, Lorenz R, et al. TemplateFlow: FAIR-sharing of multi-scale, "
                     "multi-species brain models. Nat Methods 2022;19:1568-1571. "
                     "doi:10.1038/s41592-022-01681-2.",
+    "straka2010": "Straka M, Albers GW, Bammer R. Real-time diffusion-perfusion mismatch analysis in acute "
+                  "stroke. J Magn Reson Imaging. 2010;32(5):1024-1037. doi:10.1002/jmri.22338",
+    "purushotham2015": "Purushotham A, Campbell BCV, Straka M, et al. Apparent diffusion coefficient threshold "
+                       "for delineation of ischemic core. Int J Stroke. 2015;10(3):348-353. "
+                       "doi:10.1111/ijs.12068",
     "soop": "Absher J, et al. The stroke outcome optimization project: acute ischemic strokes from a "
             "comprehensive stroke center. Sci Data. 2024. (OpenNeuro ds004889)",
     "isles": "Hernandez Petzsche MR, de la Rosa E, Hanning U, et al. ISLES 2022: a multi-center magnetic "

@@ -48,6 +48,7 @@ def test_group_run_writes_every_output(group_run):
     # out-of-center: each participant is predicted by the fold that held out its site
     assert (pred["fold"] == pred["site"]).all()
     assert (pred["ensemble"] - pred[list(VARIANTS)].mean(axis=1)).abs().max() < 1e-5
+    assert set(pred["lesion_source"]) == {"given"}  # given masks win over the automatic ones
     for name in ("desc-loco_metrics.tsv", "desc-comparisons_stats.tsv", "desc-cohort_table.tsv"):
         assert (out / "group" / name).is_file(), name
     metrics = pd.read_csv(out / "group" / "desc-loco_metrics.tsv", sep="\t")
@@ -150,3 +151,25 @@ def test_bad_mrs_values_are_refused(group_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == ExitCode.BAD_INPUT
     assert "mRS grades 0-6" in err and "2.5" in err
+
+
+def test_group_level_runs_on_a_cohort_without_lesion_masks(group_run, tmp_path):
+    """No lesion dataset at all: the automatic masks give the lesion-aware steps, the side for
+    the oversampling and the volume baseline, and the reports say so."""
+    bids = tmp_path / "bids"
+    shutil.copytree(group_run["bids"], bids, ignore=shutil.ignore_patterns("derivatives"))
+    out, work = tmp_path / "out", tmp_path / "work"
+    assert main([str(bids), str(out), "participant", "-w", str(work), "--nprocs", "2",
+                 "--skip-bids-validation"]) == ExitCode.SUCCESS
+    assert main([str(bids), str(out), "group", "-w", str(work), "--variants", VARIANTS[0], "--max-epochs", "1",
+                 "--patience", "1", "--bootstrap", "100", "--nprocs", "2"]) == ExitCode.SUCCESS
+    pred = _predictions(out)
+    assert len(pred) == 24 and set(pred["lesion_source"]) == {"auto"}
+    assert pred["lr_volume"].between(0, 1).all()
+    for sub in pred["participant_id"]:
+        measures = json.loads((out / sub / "dwi" / f"{sub}_desc-lesion_measures.json").read_text())
+        assert measures["LesionSource"] == "auto" and measures["LesionVolume"] is not None
+        assert (out / sub / "dwi" / f"{sub}_label-lesion_desc-auto_mask.nii.gz").is_file()
+    assert "24 automatic lesion masks" in (out / "group.html").read_text()
+    assert "automatic lesion mask (trace + ADC)" in (out / f"{pred['participant_id'][0]}.html").read_text()
+

@@ -288,6 +288,20 @@ def test_methods_name_the_variants_trained(output_dir, tmp_path):
     assert "predicted by one of the eight variants (f16-g2) of a 3D" in citation.citation_markdown(tmp_path)
 
 
+def test_automatic_masks_are_named_in_the_methods_and_cited(tmp_path):
+    from bids_stroke.citations import CITATIONS
+
+    loco = tmp_path / "group" / "desc-loco_predictions.tsv"
+    write_tsv(loco, pd.DataFrame({"participant_id": ["sub-1", "sub-2", "sub-3"], "lesion_source": ["given"] * 3}))
+    markdown = citation.citation_markdown(tmp_path)
+    assert "segmented automatically" not in markdown and CITATIONS["straka2010"] not in citation.cited(tmp_path)
+    write_tsv(loco, pd.DataFrame({"participant_id": ["sub-1", "sub-2", "sub-3"],
+                                  "lesion_source": ["given", "auto", "auto"]}))
+    assert "For 2 participants without a given lesion mask, the lesion was segmented automatically" in \
+        citation.citation_markdown(tmp_path)
+    assert {CITATIONS["straka2010"], CITATIONS["purushotham2015"]} <= set(citation.cited(tmp_path))
+
+
 def test_one_citation_table(tmp_path):
     from bids_stroke.citations import CITATIONS
     from bids_stroke.spatial import templates

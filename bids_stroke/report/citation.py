@@ -19,6 +19,7 @@ from bids_stroke.config import VARIANT_NAMES
 from bids_stroke.model.spec import MANIFEST
 from bids_stroke.report.common import (
     group_space,
+    lesion_source_counts,
     loco_predictions_path,
     read_json,
     read_tsv,
@@ -108,12 +109,21 @@ def ensemble_phrase(variants: Sequence[str] | None) -> str:
 # ---------------------------------------------------------------------------------------
 # Text
 # ---------------------------------------------------------------------------------------
+def _auto_masks(output_dir: Path) -> int:
+    """How many participants of the group level had an automatic lesion mask."""
+    return lesion_source_counts(read_tsv(loco_predictions_path(output_dir))).get("auto", 0)
+
+
 def cited(output_dir: str | os.PathLike) -> list[str]:
-    """The references of the reports: :data:`REFERENCES` and those of the data used."""
-    return [CITATIONS[key] for key in (*REFERENCES, *_data_sources(Path(output_dir)))]
+    """The references of the reports: :data:`REFERENCES`, the automatic lesion masks' when
+    some were used, and those of the data used."""
+    out = Path(output_dir)
+    masks = ("straka2010", "purushotham2015") if _auto_masks(out) else ()
+    return [CITATIONS[key] for key in (*REFERENCES, *masks, *_data_sources(out))]
 
 
-def methods_text(versions: dict[str, str], space: str | None, variants: Sequence[str] | None) -> str:
+def methods_text(versions: dict[str, str], space: str | None, variants: Sequence[str] | None, *,
+                 auto_masks: int = 0) -> str:
     """The methods paragraph.
 
     Parameters
@@ -124,8 +134,17 @@ def methods_text(versions: dict[str, str], space: str | None, variants: Sequence
         Template space of the outputs; None means :data:`~bids_stroke.spatial.templates.DEFAULT_TEMPLATE`.
     variants : sequence of str or None
         :func:`trained_variants` (variant names from :data:`~bids_stroke.config.VARIANT_NAMES`).
+    auto_masks : int, default=0
+        Participants whose lesion mask was segmented automatically.
     """
     tpl = space or DEFAULT_TEMPLATE
+    masks = "" if not auto_masks else (
+        f" For {auto_masks} participant{'s' if auto_masks > 1 else ''} without a given lesion mask, the "
+        "lesion was segmented automatically on the native grid: ADC below 620 × 10⁻⁶ mm²/s, the RAPID "
+        "threshold (Straka et al., 2010; Purushotham et al., 2015), and trace at least 1.5 times the brain's "
+        "median, away from the brain's edge, in components of at least 0.2 mL brighter than their mirror "
+        "region; these masks were not checked by an expert."
+    )
     return (
         f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App reimplementing the method "
         "of Moulton et al. (2022). For each participant, the b = 0 and trace (high-b) images were taken from "
@@ -142,7 +161,7 @@ def methods_text(versions: dict[str, str], space: str | None, variants: Sequence
         "sensitivities at matched specificity with McNemar's test (scikit-learn "
         f"{versions['scikit-learn']}, statsmodels {versions['statsmodels']}, SciPy {versions['SciPy']}). "
         "Group attention and lesion probability maps are voxel-wise means over the participants of each "
-        "lesion hemisphere and classification group."
+        "lesion hemisphere and classification group." + masks
     )
 
 
@@ -150,7 +169,7 @@ def citation_markdown(output_dir: str | os.PathLike) -> str:
     """Content of ``logs/CITATION.md``: methods boilerplate, software versions, references."""
     out = Path(output_dir)
     versions = software_versions()
-    methods = methods_text(versions, group_space(out), trained_variants(out))
+    methods = methods_text(versions, group_space(out), trained_variants(out), auto_masks=_auto_masks(out))
     lines = ["# Citing bids-stroke", "",
              "The following boilerplate describes the processing; copy it into your methods section and "
              "cite the references below.", "", "## Methods", "", methods, "",

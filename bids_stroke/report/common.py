@@ -34,6 +34,7 @@ __all__ = [
     "group_dir",
     "group_space",
     "load_image",
+    "lesion_source_counts",
     "loco_predictions_path",
     "model_inputs",
     "read_json",
@@ -193,6 +194,15 @@ def find_subjects(output_dir: str | os.PathLike) -> list[str]:
 def loco_predictions_path(output_dir: Path) -> Path:
     """``group/desc-loco_predictions.tsv``, the merged out-of-center predictions."""
     return derivative_path(output_dir, None, datatype="group", desc="loco", suffix="predictions", extension=".tsv")
+
+
+def lesion_source_counts(predictions) -> dict[str, int]:
+    """How many participants of the LOCO predictions (a DataFrame or None) have each lesion
+    source (``given``, ``auto``, ``none``); empty without that column."""
+    if predictions is None or "lesion_source" not in predictions:
+        return {}
+    counts = predictions["lesion_source"].fillna("none").astype(str).value_counts()
+    return {key: int(counts[key]) for key in ("given", "auto", "none") if key in counts}
 
 
 def group_dir(output_dir: Path) -> Path:

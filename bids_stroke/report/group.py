@@ -26,6 +26,7 @@ from bids_stroke.report.common import (
     fmt,
     group_space,
     load_image,
+    lesion_source_counts,
     loco_predictions_path,
     read_json,
     read_tsv,
@@ -177,6 +178,10 @@ def _attention_table(output_dir: Path, space: str, links: list[dict[str, str]]) 
     return table(stats.drop(columns=[c for c in ("attention_map", "lesion_map") if c in stats]), 3)
 
 
+#: ``lesion_source`` values of the LOCO predictions -> how the report names them.
+_SOURCE_NAMES = {"given": "given", "auto": "automatic (trace + ADC)", "none": "none"}
+
+
 # ---------------------------------------------------------------------------------------
 # The report
 # ---------------------------------------------------------------------------------------
@@ -228,10 +233,14 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
                     if report_path(out, s).is_file()]
     versions = software_versions()
     citation = write_citation(out)
+    sources = lesion_source_counts(frames["predictions"])
     html = environment().get_template("group.html").render(
         title="bids-stroke: group report", version=__version__, notes=notes, summary=summary, tables=tables,
         figures=figs, maps=maps, links=links, participants=participants, versions=versions,
-        methods=methods_text(versions, space, trained_variants(out)), citations=cited(out),
+        methods=methods_text(versions, space, trained_variants(out), auto_masks=sources.get("auto", 0)),
+        citations=cited(out),
         citation_file=rel(out, citation), threshold=threshold,
+        lesion_sources=[(_SOURCE_NAMES[k], n) for k, n in sources.items()],
+        auto_masks=sources.get("auto", 0),
     )
     return write_text(report_path(out), html)

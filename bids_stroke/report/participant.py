@@ -48,6 +48,7 @@ __all__ = ["write_participant_report"]
 _MODEL_INPUT = "Model input (normalised trace, 96×96×24)"
 _BRAIN_MASK = "Brain mask (native grid)"
 _LESION_MASK = "Lesion mask (model grid)"
+_AUTO_MASK = "Automatic lesion mask (native grid)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -79,6 +80,7 @@ def _files(output_dir: Path, entities: dict[str, str], space: str | None) -> dic
         _MODEL_INPUT: path(space="model", desc="preproc", suffix="dwi", extension=".nii.gz"),
         _BRAIN_MASK: path(desc="brain", suffix="mask", extension=".nii.gz"),
         _LESION_MASK: path(space="model", label="lesion", suffix="mask", extension=".nii.gz"),
+        _AUTO_MASK: path(label="lesion", desc="auto", suffix="mask", extension=".nii.gz"),
         "Lesion measures": path(desc="lesion", suffix="measures", extension=".json"),
         "Predictions": path(desc="ensemble", suffix="predictions", extension=".tsv"),
     }
@@ -102,16 +104,29 @@ def _figure_path(output_dir: Path, entities: dict[str, str], **kwargs: Any) -> P
 # ---------------------------------------------------------------------------------------
 # The parts of a section
 # ---------------------------------------------------------------------------------------
+#: ``LesionSource`` of the lesion measures -> how the report names it.
+_SOURCE_TEXT = {"given": "given (a lesion dataset)", "auto": "automatic (trace + ADC)"}
+
+
 def _add_measures(section: dict[str, Any], measures: dict[str, Any] | None) -> None:
     if measures is None:
         section["notes"].append("No lesion measures were found for this participant.")
         return
     volume = measures.get("LesionVolume")
+    source = measures.get("LesionSource") or ("given" if volume is not None else None)
     section["measures"] = [
+        ("Lesion mask", _SOURCE_TEXT.get(source, "none")),
         ("Lesion volume", "n/a" if volume is None else f"{float(volume):.2f} mL"),
         ("Lesion side", fmt(measures.get("LesionSide"))),
         ("Template space", fmt(measures.get("TemplateSpace"))),
     ]
+    if measures.get("AutoLesionVolume") is not None:
+        section["measures"] += [
+            ("Automatic mask's volume", f"{float(measures['AutoLesionVolume']):.2f} mL"),
+            ("Dice of the automatic and the given mask", fmt(measures.get("AutoLesionDice"))),
+        ]
+    if source == "auto":
+        section["badges"].append("automatic lesion mask (trace + ADC): not checked by an expert")
     if measures.get("Note"):
         section["notes"].append(str(measures["Note"]))
 
@@ -133,6 +148,24 @@ def _add_brain_mask_figure(section: dict[str, Any], output_dir: Path, entities: 
         "caption": "Normalised trace image on the model grid; brain mask in cyan"
                    + ("" if brain is not None else " (not found)") + ", lesion in red"
                    + ("" if lesion_model is not None else " (no lesion mask)") + ".",
+    })
+
+
+def _add_auto_mask_figure(section: dict[str, Any], output_dir: Path, entities: dict[str, str],
+                          files: dict[str, Path], measures: dict[str, Any] | None) -> None:
+    """The automatic mask over the model input, beside the given one's figure when both exist."""
+    preproc, auto = load_image(files[_MODEL_INPUT]), load_image(files[_AUTO_MASK])
+    if preproc is None or auto is None:
+        return
+    out = _figure_path(output_dir, entities, label="lesion", desc="auto", suffix="dwi")
+    plot_dwi_qc(preproc, out, lesion=auto, title=f"{section['title']}: automatic lesion mask (red)")
+    dice = (measures or {}).get("AutoLesionDice")
+    section["figures"].append({
+        "title": "Automatic lesion mask",
+        "src": rel(output_dir, out),
+        "caption": "Normalised trace image on the model grid with the automatic lesion mask (trace + ADC) "
+                   "in red" + (f"; its Dice with the given mask (previous figure) is {float(dice):.2f}"
+                               if dice is not None else "") + ".",
     })
 
 
@@ -234,7 +267,7 @@ def _participant_section(output_dir: Path, entities: dict[str, str], loco: pd.Da
                          template_cache: dict[str, Any]) -> dict[str, Any]:
     """Data of one section of the participant report (one model input)."""
     label = " ".join(f"{k[:3] if k != 'acquisition' else 'acq'}-{v}" for k, v in entities.items())
-    section: dict[str, Any] = {"title": label, "notes": [], "figures": [], "files": [], "measures": None,
+    section: dict[str, Any] = {"title": label, "notes": [], "badges": [], "figures": [], "files": [], "measures": None,
                                "prediction": None, "variants": None, "loco": None}
     measures_file = derivative_path(output_dir, entities, desc="lesion", suffix="measures", extension=".json")
     measures = read_json(measures_file)
@@ -243,6 +276,7 @@ def _participant_section(output_dir: Path, entities: dict[str, str], loco: pd.Da
     section["files"] = [{"label": k, "href": rel(output_dir, v)} for k, v in files.items() if v.is_file()]
     _add_measures(section, measures)
     _add_brain_mask_figure(section, output_dir, entities, files)
+    _add_auto_mask_figure(section, output_dir, entities, files, measures)
 
     b0_tpl = load_image(files[f"b0 in {space}"]) if space else None
     lesion_tpl = load_image(files[f"Lesion mask in {space}"]) if space else None

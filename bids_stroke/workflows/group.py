@@ -210,6 +210,8 @@ def run_group_level(config: Config) -> None:
             [config.aspects_column] if config.aspects_column in table else [])]
         .rename(columns={config.aspects_column: "aspects"}),
     )
+    predictions["lesion_source"] = predictions["participant_id"].map(
+        table.set_index("participant_id")["lesion_source"])
     loco = derivative_path(config.output_dir, None, datatype="group", desc="loco", suffix="predictions",
                            extension=".tsv")
     write_tsv(loco, predictions)

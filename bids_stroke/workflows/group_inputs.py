@@ -40,7 +40,7 @@ class GroupInputs:
     ----------
     table : pandas.DataFrame
         One row per participant: participant_id, subject, session, site, mrs, outcome
-        (0/1), lesion_volume_ml, side, and the paths ``preproc``, ``reference`` (an image
+        (0/1), lesion_volume_ml, side, lesion_source (given, auto or none), and the paths ``preproc``, ``reference`` (an image
         on the native grid), ``transform`` (native → template), ``source`` (a file
         whose entities name the participant's outputs); plus the other participants.tsv
         columns.
@@ -113,6 +113,8 @@ def collect_group_inputs(config: Config) -> GroupInputs:
             "outcome": int(mrs[pid] >= config.poor_threshold),
             "lesion_volume_ml": info.get("LesionVolume"),
             "side": info.get("LesionSide") or "unknown",
+            "lesion_source": info.get("LesionSource") or ("given" if info.get("LesionVolume") is not None
+                                                          else "none"),
             "preproc": str(preproc),
             "reference": str(reference),
             "transform": str(transforms[0]),
