@@ -22,19 +22,17 @@ from __future__ import annotations
 import argparse
 import csv
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bids_stroke.bids.naming import (
-    find_derivatives,
-    parse_derivative,
-    report_path,
-    run_path,
-)
+import pandas as pd
+
+from bids_stroke.bids.naming import TRUTH_DIR, find_derivatives, parse_derivative, report_path, run_path
+from bids_stroke.bids.writers import write_bytes, write_tsv
+from bids_stroke.config import training_protocol
 from bids_stroke.simulate.sources import shipped_dir
 
 __all__ = ["PROFILES", "DemoProfile", "build_parser", "main", "run_demo"]
@@ -107,23 +105,15 @@ def unseen_sources(cohort: Path, dest: Path) -> tuple[Path, Path]:
     tuple of pathlib.Path
         The lesion folder and the participants table.
     """
-    with (cohort / "truth" / "subjects.tsv").open(newline="") as fh:
-        used = {row["soop_id"] for row in csv.DictReader(fh, delimiter="\t")}
+    used = set(pd.read_csv(cohort / TRUTH_DIR / "subjects.tsv", sep="\t", dtype=str)["soop_id"])
     shipped = shipped_dir()
+    table = pd.read_csv(shipped / "participants.tsv", sep="\t", dtype=str, keep_default_na=False)
+    table = table[~table["participant_id"].isin(used)]
     lesions = dest / "lesions"
-    lesions.mkdir(parents=True, exist_ok=True)
-    with (shipped / "participants.tsv").open(newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="\t")
-        rows = [row for row in reader if row["participant_id"] not in used]
-        fields = reader.fieldnames
-    for row in rows:
-        for mask in sorted((shipped / "lesions").glob(f"{row['participant_id']}_*.nii*")):
-            shutil.copyfile(mask, lesions / mask.name)
-    with (dest / "participants.tsv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields, delimiter="\t", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return lesions, dest / "participants.tsv"
+    for pid in table["participant_id"]:
+        for mask in sorted((shipped / "lesions").glob(f"{pid}_*.nii*")):
+            write_bytes(lesions / mask.name, mask.read_bytes())
+    return lesions, write_tsv(dest / "participants.tsv", table)
 
 
 def run_demo(out_dir, *, profile: str = "default", seed: int = 1, nprocs: int = 2,
@@ -162,8 +152,8 @@ def run_demo(out_dir, *, profile: str = "default", seed: int = 1, nprocs: int = 
     new_bids, new_derivatives = out / "new_patients" / "bids", out / "new_patients" / "derivatives"
     log(f"bids-stroke demo ({profile} profile) in {out}: {p.n_subjects} simulated patients on "
         f"{p.n_sites} sites, then {p.n_new} new patients.")
-    log(f"QUICK PROTOCOL, for demonstration only: {len(p.variants)} of 8 variants, at most "
-        f"{p.max_epochs} epochs (the paper: 150, patience 30), {p.bootstrap} bootstrap resamples.")
+    deviations = training_protocol(p.variants, p.max_epochs, p.patience)["deviations"]
+    log(f"QUICK PROTOCOL, for demonstration only: {'; '.join(deviations)}; {p.bootstrap} bootstrap resamples.")
 
     _run("bids-stroke-simulate", bids, "--n-subjects", p.n_subjects, "--n-sites", p.n_sites,
          "--seed", seed, "--downsample", p.downsample, log=log)

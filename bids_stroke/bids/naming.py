@@ -263,6 +263,9 @@ def find_derivatives(output_dir: str | os.PathLike, **entities: Any) -> list[Pat
 #: Folder of a simulated dataset that holds its ground truth (outside the BIDS scope).
 TRUTH_DIR = "truth"
 
+#: The lesion-mask derivatives dataset of a simulated dataset, relative to its root.
+LESION_DERIVATIVES = "derivatives/lesions"
+
 #: Path patterns of the ground truth of a simulated dataset (:mod:`bids_stroke.simulate`).
 TRUTH_PATTERNS = (
     TRUTH_DIR + "/sub-{subject}[/ses-{session}]/sub-{subject}[_ses-{session}]"
@@ -406,7 +409,7 @@ def subject_label(participant: str) -> str:
 
 __all__ = [
     "ANY", "BIDSIGNORE", "FINAL_FOLD", "PATH_PATTERNS", "RUN_PATHS", "SOURCE_ENTITIES",
-    "TRUTH_DIR", "TRUTH_PATTERNS", "derivative_path", "find_derivatives", "parse_derivative",
+    "LESION_DERIVATIVES", "TRUTH_DIR", "TRUTH_PATTERNS", "derivative_path", "find_derivatives", "parse_derivative",
     "participant_id", "participant_label", "raw_path", "report_path", "run_path", "session_id",
     "sidecar_path", "subject_label", "truth_path",
 ]

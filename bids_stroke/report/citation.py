@@ -17,6 +17,7 @@ from bids_stroke.bids.writers import write_text
 from bids_stroke.citations import CITATIONS
 from bids_stroke.config import VARIANT_NAMES
 from bids_stroke.model.spec import MANIFEST
+from bids_stroke.preprocess.lesion_auto import ADC_THRESHOLD, MIN_COMPONENT_ML, TRACE_RATIO
 from bids_stroke.report.common import (
     group_space,
     lesion_source_counts,
@@ -140,10 +141,10 @@ def methods_text(versions: dict[str, str], space: str | None, variants: Sequence
     tpl = space or DEFAULT_TEMPLATE
     masks = "" if not auto_masks else (
         f" For {auto_masks} participant{'s' if auto_masks > 1 else ''} without a given lesion mask, the "
-        "lesion was segmented automatically on the native grid: ADC below 620 × 10⁻⁶ mm²/s, the RAPID "
-        "threshold (Straka et al., 2010; Purushotham et al., 2015), and trace at least 1.5 times the brain's "
-        "median, away from the brain's edge, in components of at least 0.2 mL brighter than their mirror "
-        "region; these masks were not checked by an expert."
+        f"lesion was segmented automatically on the native grid: ADC below {ADC_THRESHOLD:g} × 10⁻⁶ mm²/s, "
+        f"the RAPID threshold (Straka et al., 2010; Purushotham et al., 2015), and trace at least "
+        f"{TRACE_RATIO:g} times the brain's median, away from the brain's edge, in components of at least "
+        f"{MIN_COMPONENT_ML:g} mL brighter than their mirror region; these masks were not checked by an expert."
     )
     return (
         f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App reimplementing the method "

@@ -14,7 +14,7 @@ import numpy as np
 
 from bids_stroke import __version__
 from bids_stroke.bids.dataset import BIDS_VERSION, CODE_URL
-from bids_stroke.bids.naming import TRUTH_DIR, derivative_path, participant_id, raw_path
+from bids_stroke.bids.naming import LESION_DERIVATIVES, TRUTH_DIR, derivative_path, participant_id, raw_path
 from bids_stroke.errors import UsageError
 from bids_stroke.simulate import acquire, writers as w
 from bids_stroke.simulate.acquire import MASK_THRESHOLD
@@ -25,12 +25,10 @@ from bids_stroke.simulate.truth import truth_paths
 if TYPE_CHECKING:
     from bids_stroke.simulate.cohort import SubjectPlan
 
-__all__ = ["GENERATOR", "LESION_DERIVATIVES", "PARTICIPANT_COLUMNS", "check_out_dir",
+__all__ = ["GENERATOR", "PARTICIPANT_COLUMNS", "check_out_dir",
            "write_dataset_files", "write_subject"]
 
 GENERATOR = "bids-stroke-simulate"
-#: The lesion-mask derivatives dataset, relative to the simulated dataset's root.
-LESION_DERIVATIVES = "derivatives/lesions"
 #: Participants-table columns, in order.
 PARTICIPANT_COLUMNS = ("participant_id", "site", "mrs", "age", "nihss", "sex")
 

@@ -28,8 +28,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bids_stroke.bids.naming import truth_path
+from bids_stroke.bids.naming import LESION_DERIVATIVES, derivative_path, raw_path, truth_path
 from bids_stroke.errors import MissingInputError
+from bids_stroke.preprocess import dwi
 from bids_stroke.simulate.anatomy import TEMPLATE_SPACE
 from bids_stroke.simulate.warp import Warp
 
@@ -158,9 +159,6 @@ def native_images(out_dir, subject: str, session: str | None = None) -> dict:
         ``trace``, ``adc``, ``reference`` (float64 arrays), ``affine`` (4 × 4) and
         ``lesion`` (bool array).
     """
-    from bids_stroke.bids.naming import derivative_path, raw_path
-    from bids_stroke.preprocess import dwi
-
     def path(extension, rec=None):
         return raw_path(out_dir, subject=subject, session=session, reconstruction=rec, datatype="dwi",
                         suffix="dwi", extension=extension)
@@ -173,7 +171,7 @@ def native_images(out_dir, subject: str, session: str | None = None) -> dict:
         img = nib.load(path(".nii.gz", "TRACE"))
         trace = np.asarray(img.dataobj, np.float64)
         adc, reference = np.asarray(nib.load(path(".nii.gz", "ADC")).dataobj, np.float64), trace
-    lesion = nib.load(derivative_path(Path(out_dir) / "derivatives" / "lesions", subject=subject, session=session,
+    lesion = nib.load(derivative_path(Path(out_dir) / LESION_DERIVATIVES, subject=subject, session=session,
                                       label="lesion", suffix="mask", extension=".nii.gz"))
     return {"trace": trace, "adc": adc, "reference": reference, "affine": img.affine,
             "lesion": np.asarray(lesion.dataobj) > 0}

@@ -10,18 +10,8 @@ from __future__ import annotations
 import logging
 
 from bids_stroke.bids.dataset import check_output_dir
-from bids_stroke.bids.layout import (
-    DwiInputs,
-    collect_data,
-    load_layout,
-    select_subjects,
-)
-from bids_stroke.bids.naming import (
-    participant_id,
-    participant_label,
-    run_path,
-    session_id,
-)
+from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
+from bids_stroke.bids.naming import participant_id, participant_label, run_path, session_id
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config

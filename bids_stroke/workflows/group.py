@@ -18,22 +18,13 @@ import numpy as np
 import pandas as pd
 
 from bids_stroke.bids.dataset import init_derivatives
-from bids_stroke.bids.naming import (
-    FINAL_FOLD,
-    derivative_path,
-    parse_derivative,
-    run_path,
-)
+from bids_stroke.bids.naming import FINAL_FOLD, derivative_path, parse_derivative, run_path
 from bids_stroke.bids.writers import write_tsv
 from bids_stroke.config import Config, training_protocol
 from bids_stroke.errors import BadInputError, BidsStrokeError
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
-from bids_stroke.workflows.group_inputs import (
-    GroupInputs,
-    collect_group_inputs,
-    write_arrays,
-)
+from bids_stroke.workflows.group_inputs import GroupInputs, collect_group_inputs, write_arrays
 
 LOGGER = logging.getLogger("bids_stroke")
 

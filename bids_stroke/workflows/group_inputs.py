@@ -40,8 +40,8 @@ class GroupInputs:
     ----------
     table : pandas.DataFrame
         One row per participant: participant_id, subject, session, site, mrs, outcome
-        (0/1), lesion_volume_ml, side, lesion_source (given, auto or none), and the paths ``preproc``, ``reference`` (an image
-        on the native grid), ``transform`` (native → template), ``source`` (a file
+        (0/1), lesion_volume_ml, side, lesion_source (given, auto or none), and the paths
+        ``preproc``, ``reference`` (an image on the native grid), ``transform`` (native → template), ``source`` (a file
         whose entities name the participant's outputs); plus the other participants.tsv
         columns.
     excluded : list of (str, str)

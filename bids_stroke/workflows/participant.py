@@ -140,12 +140,12 @@ def init_participant_wf(
         (measures, ds_measures, [("out_file", "in_file")]),
     ])
 
-    if inputs.adc is not None or inputs.dwi is not None:
+    has_adc = inputs.adc is not None or inputs.dwi is not None
+    if has_adc:
         ds_adc = sink("ds_adc", desc="adc", suffix="dwi", extension=".nii.gz")
         workflow.connect([(prepare, ds_adc, [("adc", "in_file")])])
 
     given = inputs.lesion_mask if lesion_source != "auto" else None
-    has_adc = inputs.adc is not None or inputs.dwi is not None
     auto = None
     if lesion_source != "given" and has_adc:
         auto = pe.Node(AutoLesion(sources=[Path(p).name for p in (inputs.dwi, inputs.trace, inputs.adc)
