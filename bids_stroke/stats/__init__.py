@@ -7,8 +7,8 @@ The functions share one input, the merged leave-one-center-out predictions table
 per participant with ``participant_id``, ``site``, ``fold`` (the held-out site of the fold
 that predicted this participant), ``outcome`` (1 = poor, mRS >= 3; 0 = good) and one
 column per model holding its out-of-center probability of a poor outcome (the eight
-variants ``f8-g1.5`` ... ``f16-g2-bn``, ``ensemble``, and the baselines ``lr_volume`` and
-``lr_aspects``). A participant is predicted poor when its probability is ``>=`` the
+variants ``f8-g1.5`` ... ``f16-g2-bn``, ``ensemble``, the baselines ``lr_volume`` and
+``lr_aspects``, and the clinical fusions ``ensemble+clinical`` and ``volume+clinical``). A participant is predicted poor when its probability is ``>=`` the
 decision threshold (0.5 unless stated).
 """
 
@@ -29,6 +29,7 @@ from .comparisons import (
     threshold_for_specificity,
 )
 from .delong import DeLongResult, delong_auc_covariance, delong_ci, delong_test
+from .fusion import LocoFusion, LogisticFusion, loco_clinical_fusion, loco_volume_clinical
 from .metrics import METRIC_NAMES, BootstrapResult, bootstrap_metrics, classification_metrics
 from .tables import loco_metrics_table, validate_predictions, write_group_statistics
 
@@ -39,6 +40,8 @@ __all__ = [
     "BootstrapResult",
     "DeLongResult",
     "LocoBaseline",
+    "LocoFusion",
+    "LogisticFusion",
     "McNemarResult",
     "UnivariateLogisticBaseline",
     "add_loco_baselines",
@@ -53,7 +56,9 @@ __all__ = [
     "delong_ci",
     "delong_test",
     "loco_baseline",
+    "loco_clinical_fusion",
     "loco_metrics_table",
+    "loco_volume_clinical",
     "mcnemar_test",
     "threshold_for_specificity",
     "validate_predictions",
