@@ -153,3 +153,27 @@ def test_small_variant_learns_blob_on_the_left_and_attends_to_it():
     ]
     share = masks[positives].mean()
     assert np.mean(inside) > share
+
+
+def test_mean_size_branch_adds_the_global_feature_and_leaves_attention_alone():
+    """``size_branch="mean"``: the output unit also sees the whole-volume mean of the deepest
+    features (one more input per deepest channel); the trunk and attention are the paper's."""
+    paper = build_variant("f8-g1.5", SMALL, seed=3)
+    sized = build_variant("f8-g1.5", SMALL, seed=3, size_branch="mean")
+    width = VARIANTS["f8-g1.5"].widths[-1]
+    assert sized.get_layer("probability").kernel.shape[0] == paper.get_layer("probability").kernel.shape[0] + width
+    x = np.random.default_rng(1).normal(size=(2,) + SMALL).astype("float32")
+    out_paper, out_sized = paper.predict_on_batch(x), sized.predict_on_batch(x)
+    for scale in ("a1", "a2", "a3"):
+        np.testing.assert_array_equal(out_paper[scale], out_sized[scale])
+    # the branch is the deepest features' mean over the whole volume
+    deepest = [layer for layer in sized.layers if layer.name.startswith("level5_conv")][-1]
+    probe = keras.Model(sized.input, [sized.get_layer("attended_features").output, deepest.output])
+    features, level5 = probe.predict_on_batch(x)
+    np.testing.assert_allclose(features[:, -width:], np.asarray(level5).mean(axis=(1, 2, 3)), rtol=1e-5, atol=1e-6)
+    # the branch's inputs are the global feature itself: zero its weights and the heads agree
+    kernel, bias = paper.get_layer("probability").get_weights()
+    sized.get_layer("probability").set_weights([np.concatenate([kernel, np.zeros((width, 1), "float32")]), bias])
+    np.testing.assert_allclose(sized.predict_on_batch(x)["probability"], out_paper["probability"], atol=1e-6)
+    with pytest.raises(ValueError, match="size_branch"):
+        build_variant("f8-g1.5", SMALL, size_branch="sum")

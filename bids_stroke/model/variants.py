@@ -23,6 +23,16 @@ Attention (Jetley et al. 2018, "pc" form, :class:`~bids_stroke.model.layers.PCAt
   ``l3`` already has it;
 * ``concat(g_1, g_2, g_3)`` → dropout (rate 0.3) → Dense(1, sigmoid) = P(poor outcome).
 
+Size branch (``size_branch="mean"``, an opt-in deviation from the paper)
+------------------------------------------------------------------------
+Each attended feature ``g_s = Σ_i a_i l_i`` is a convex (softmax-weighted) average of
+local features: a small and a large lesion of the same appearance give the same ``g_s``,
+so the paper's head can only learn lesion extent through what one voxel's receptive field
+sees. With ``size_branch="mean"`` the output unit also sees ``g`` itself, the deepest
+level's features averaged over the whole volume, which grows with the fraction of the
+volume the lesion occupies: ``concat(g_1, g_2, g_3, g)``. The attention maps are computed
+exactly as before.
+
 The variants (a 2×2×2 factorial)
 --------------------------------
 ``F0`` (initial feature maps) 8 or 16; growth ×1.5 or ×2 per level (widths
@@ -68,7 +78,7 @@ from dataclasses import asdict, dataclass
 
 import keras
 
-from bids_stroke.config import TRAIN_PRECISIONS, VARIANT_NAMES
+from bids_stroke.config import SIZE_BRANCHES, TRAIN_PRECISIONS, VARIANT_NAMES
 from bids_stroke.model.spec import INPUT_SHAPE
 
 from .layers import PCAttention
@@ -175,7 +185,7 @@ def _get_spec(name: str) -> VariantSpec:
 
 
 def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0,
-                  precision: str = "float32") -> keras.Model:
+                  precision: str = "float32", size_branch: str = "none") -> keras.Model:
     """Build one variant of the attention CNN with seeded initial weights.
 
     Parameters
@@ -189,6 +199,9 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0,
     precision : {"float32", "bfloat16"}, default="float32"
         Compute precision of levels 2–5 (see "Mixed precision" above); the weights, the
         inputs and the outputs are float32 either way.
+    size_branch : {"none", "mean"}, default="none"
+        ``"mean"`` adds the whole-volume mean of the deepest features to the output unit's
+        inputs (see "Size branch" above); ``"none"`` is the paper's head.
 
     Returns
     -------
@@ -208,6 +221,8 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0,
     shape = check_input_shape(input_shape)
     if precision not in PRECISIONS:
         raise ValueError(f"'precision' must be one of {', '.join(PRECISIONS)}. Got {precision!r} instead.")
+    if size_branch not in SIZE_BRANCHES:
+        raise ValueError(f"'size_branch' must be one of {', '.join(SIZE_BRANCHES)}. Got {size_branch!r} instead.")
     counter = iter(range(1_000_000))
 
     # one seed per initializer, below 2**31 - 1 (JAX takes 32-bit seeds)
@@ -243,6 +258,8 @@ def build_variant(name: str, input_shape=INPUT_SHAPE, *, seed: int = 0,
                              name=f"attention{scale}", dtype="float32")([features, global_feature])
         attended.append(g_s)
         maps[f"a{scale}"] = keras.layers.Identity(name=f"a{scale}", dtype="float32")(a)
+    if size_branch == "mean":
+        attended.append(global_feature)
     x = keras.layers.Concatenate(name="attended_features", dtype="float32")(attended)
     x = keras.layers.Dropout(spec.dropout, seed=seed, name="dropout", dtype="float32")(x)
     probability = keras.layers.Dense(1, activation="sigmoid", kernel_initializer=glorot(),

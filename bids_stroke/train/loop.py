@@ -209,7 +209,8 @@ def compile_for_training(model: keras.Model, learning_rate: float = 1e-4) -> ker
 def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epochs: int = 150,
                   patience: int = 30, batch_size: int = 16, learning_rate: float = 1e-4,
                   seed: int = 0, input_shape=None, verbose: int = 0,
-                  callbacks=None, workers: int = 2, precision: str = "float32") -> TrainResult:
+                  callbacks=None, workers: int = 2, precision: str = "float32",
+                  size_branch: str = "none") -> TrainResult:
     """Train one variant with oversampling, augmentation and early stopping.
 
     Parameters
@@ -248,6 +249,8 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
     precision : {"float32", "bfloat16"}, default="float32"
         Compute precision of levels 2–5 during training (see
         :mod:`bids_stroke.train.precision`); the returned model computes in float32.
+    size_branch : {"none", "mean"}, default="none"
+        Head of the variant (:func:`~bids_stroke.model.variants.build_variant`).
 
     Returns
     -------
@@ -273,7 +276,7 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
     seed = int(seed)
 
     keras.utils.set_random_seed(seed)
-    model = build_variant(name, shape, seed=seed, precision=precision)
+    model = build_variant(name, shape, seed=seed, precision=precision, size_branch=size_branch)
     trainable = compile_for_training(model, learning_rate)
     batches = TrainingBatches(x_train, y_train, sides, batch_size=batch_size, seed=seed,
                               workers=max(1, int(workers)))
@@ -287,7 +290,7 @@ def train_variant(name: str, x_train, y_train, x_val, y_val, *, sides=None, epoc
     seconds = time.perf_counter() - start
     if precision != "float32":
         trained = model
-        model = build_variant(name, shape, seed=seed)
+        model = build_variant(name, shape, seed=seed, size_branch=size_branch)
         model.set_weights(trained.get_weights())
 
     history: dict[str, list] = {}
