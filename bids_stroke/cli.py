@@ -20,6 +20,7 @@ from bids_stroke.config import (
     ANALYSIS_LEVELS,
     LESION_SOURCES,
     NIPYPE_PLUGINS,
+    SIZE_BRANCHES,
     TRAIN_PRECISIONS,
     VARIANT_NAMES,
     WORK_DIR,
@@ -251,6 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(*_flags("variants"), nargs="+", choices=VARIANT_NAMES, default=_default("variants"),
                        metavar="NAME",
                        help="variants to train and ensemble: " + ", ".join(VARIANT_NAMES) + " (default: all)")
+    group.add_argument(*_flags("size-branch"), choices=SIZE_BRANCHES, default=_default("size_branch"),
+                       help="what each variant's output unit sees besides the three attended "
+                       "features. none: nothing (the paper's head); mean: also the deepest "
+                       "features averaged over the whole volume, which carry the lesion's "
+                       "extent that softmax-weighted attention averages cannot (an opt-in "
+                       "deviation from the paper; default: %(default)s)")
+    group.add_argument(*_flags("clinical-columns"), nargs="+", default=_default("clinical_columns"),
+                       metavar="COLUMN",
+                       help="numeric participants.tsv columns (e.g. age nihss) to fuse with the "
+                       "ensemble: adds the models ensemble+clinical (a logistic regression on the "
+                       "ensemble's logit and these columns, fitted on each fold's training sites "
+                       "only) and volume+clinical (log lesion volume and these columns), compared "
+                       "by DeLong; the bundle keeps the fusion for participant --model "
+                       "(default: no fusion)")
     group.add_argument(*_flags("train-precision"), choices=TRAIN_PRECISIONS, default=_default("train_precision"),
                        help="compute precision of network levels 2-5 during training; the weights "
                        "and the saved models stay float32. auto: bfloat16 on CPUs with AMX and "
@@ -325,6 +340,8 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         max_epochs=opts.max_epochs,
         patience=opts.patience,
         variants=list(dict.fromkeys(opts.variants)),
+        size_branch=opts.size_branch,
+        clinical_columns=list(dict.fromkeys(opts.clinical_columns)),
         train_precision=opts.train_precision,
         bootstrap=opts.bootstrap,
         verbose=opts.verbose,

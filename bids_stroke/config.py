@@ -40,6 +40,12 @@ VARIANT_NAMES = (
 #: Values of ``--lesion-source``: where the lesion mask comes from.
 LESION_SOURCES = ("given-or-auto", "given", "auto")
 
+#: Values of ``--size-branch``: what the output unit sees besides the attended features.
+#: ``none``: only the three attended features (the paper's head); ``mean``: also the
+#: deepest level's features averaged over the whole volume, which grow with the lesion's
+#: extent (the attended features are softmax-weighted averages, blind to it).
+SIZE_BRANCHES = ("none", "mean")
+
 #: The paper's training protocol: most epochs per model and the early-stopping patience.
 PAPER_MAX_EPOCHS = 150
 PAPER_PATIENCE = 30
@@ -167,6 +173,12 @@ class Config:
         Early stopping: epochs without improvement of the validation loss.
     variants : list of str, default=all eight
         Which variants of :data:`VARIANT_NAMES` to train and ensemble.
+    size_branch : {"none", "mean"}, default="none"
+        Head of every variant (:data:`SIZE_BRANCHES`, :func:`bids_stroke.model.variants.build_variant`).
+    clinical_columns : list of str, default=[]
+        participants.tsv columns (e.g. ``age nihss``) fused with the ensemble's logit into
+        the ``ensemble+clinical`` model and compared with ``volume+clinical``
+        (:mod:`bids_stroke.stats.fusion`); empty: no fusion.
     train_precision : {"auto", "float32", "bfloat16"}, default="auto"
         Compute precision of levels 2–5 of the network during training
         (:mod:`bids_stroke.train.precision`); ``auto`` = bfloat16 where the hardware
@@ -208,6 +220,8 @@ class Config:
     max_epochs: int = PAPER_MAX_EPOCHS
     patience: int = PAPER_PATIENCE
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
+    size_branch: str = "none"
+    clinical_columns: list[str] = field(default_factory=list)
     train_precision: str = "auto"
     bootstrap: int = 10000
     verbose: int = 0

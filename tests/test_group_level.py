@@ -10,6 +10,7 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +20,8 @@ from bids_stroke.simulate import simulate_cohort
 
 VARIANTS = ("f8-g1.5", "f8-g1.5-bn")
 GROUP_OPTIONS = ["--variants", *VARIANTS, "--max-epochs", "2", "--patience", "2", "--bootstrap", "200",
-                 "--nprocs", "2", "--random-seed", "7"]
+                 "--nprocs", "2", "--random-seed", "7", "--clinical-columns", "age", "nihss"]
+FUSIONS = ("ensemble+clinical", "volume+clinical")
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,29 @@ def test_group_run_writes_every_output(group_run):
     assert done["options"]["precision"] == manifest["extra"]["train_precision"]
 
 
+def test_clinical_fusion_is_a_model_of_its_own(group_run):
+    """--clinical-columns age nihss: ensemble+clinical and volume+clinical are LOCO models in
+    every table, compared with each other, and the final fusion is in the bundle."""
+    out = group_run["out"]
+    pred = _predictions(out)
+    covariates = pd.read_csv(group_run["bids"] / "participants.tsv", sep="\t").set_index("participant_id")
+    known = pred["participant_id"].map(covariates[["age", "nihss"]].notna().all(axis=1))
+    for model in FUSIONS:
+        assert pred.loc[known, model].between(0, 1).all() and pred.loc[~known, model].isna().all(), model
+    assert known.sum() >= 20
+    metrics = pd.read_csv(out / "group" / "desc-loco_metrics.tsv", sep="\t")
+    assert set(FUSIONS) <= set(metrics.iloc[:, 0])
+    comparisons = pd.read_csv(out / "group" / "desc-comparisons_stats.tsv", sep="\t")
+    assert ((comparisons["reference"] == FUSIONS[0]) & (comparisons["model"] == FUSIONS[1])).sum() == 1
+    # each job keeps its inner held-out (validation) predictions for the fusion of its fold
+    for done_path in (out / "models" / "loco").glob("fold-*/*/done.json"):
+        done = json.loads(done_path.read_text())
+        assert len(done["validation_index"]) == len(done["validation_probabilities"]) == done["n_validation"]
+    fusion = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())["extra"]["clinical_fusion"]
+    assert fusion["columns"] == ["age", "nihss"] and len(fusion["coef"]) == 3
+    assert fusion["feature_names"][1:] == ["age", "nihss"]
+
+
 def test_final_bundle_predicts_new_participants(group_run, tmp_path):
     bids, out = group_run["bids"], group_run["out"]
     new_out = tmp_path / "new"
@@ -86,7 +111,32 @@ def test_final_bundle_predicts_new_participants(group_run, tmp_path):
                  "--model", str(out / "models" / "ensemble"), "--skip-bids-validation"])
     assert code == ExitCode.SUCCESS
     rows = pd.read_csv(new_out / "sub-001" / "dwi" / "sub-001_desc-ensemble_predictions.tsv", sep="\t")
-    assert list(rows["model"]) == [*VARIANTS, "ensemble"]
+    assert list(rows["model"]) == [*VARIANTS, "ensemble", "ensemble+clinical"]
+    # the bundle's fusion applied to this participant's ensemble logit, age and NIHSS
+    fusion = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())["extra"]["clinical_fusion"]
+    covariates = pd.read_csv(bids / "participants.tsv", sep="\t").set_index("participant_id").loc["sub-001"]
+    p = rows.set_index("model")["probability_poor"]
+    z = fusion["intercept"] + np.dot(fusion["coef"], [np.log(p["ensemble"] / (1 - p["ensemble"])),
+                                                      covariates["age"], covariates["nihss"]])
+    assert p["ensemble+clinical"] == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-6)
+
+
+def test_clinical_column_that_is_absent_or_not_numeric_is_refused(group_run, tmp_path, capsys):
+    bids, out = tmp_path / "bids", tmp_path / "out"
+    shutil.copytree(group_run["bids"], bids, symlinks=True)
+    shutil.copytree(group_run["out"], out, ignore=shutil.ignore_patterns("models", "group"))
+    options = [*GROUP_OPTIONS[:-2], "height"]
+    code = main([str(bids), str(out), "group", "-w", str(tmp_path / "w"), *options])
+    assert code == ExitCode.BAD_INPUT
+    assert "participants.tsv: no column 'height' for --clinical-columns" in capsys.readouterr().err
+    table = pd.read_csv(bids / "participants.tsv", sep="\t", dtype=str)
+    table.loc[2, "nihss"] = "severe"
+    table.to_csv(bids / "participants.tsv", sep="\t", index=False)
+    code = main([str(bids), str(out), "group", "-w", str(tmp_path / "w"), *GROUP_OPTIONS])
+    assert code == ExitCode.BAD_INPUT
+    assert not (out / "models").exists()  # refused before any training
+    err = capsys.readouterr().err
+    assert "must hold numbers for --clinical-columns" in err and "'severe'" in err and "Traceback" not in err
 
 
 def test_killed_run_resumes_with_the_same_predictions(group_run, tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bids_stroke.config import VARIANT_NAMES
+from bids_stroke.errors import BadInputError
 from bids_stroke.model.ensemble import FusedEnsemble, predict_participant
 from bids_stroke.model.spec import SCALES
 from bids_stroke.model.variants import build_variant
@@ -58,7 +59,7 @@ def test_models_must_be_compatible(models):
 
 
 def test_predict_participant(models, ensemble):
-    bundle = types.SimpleNamespace(ensemble=ensemble, threshold=0.5)
+    bundle = types.SimpleNamespace(ensemble=ensemble, threshold=0.5, manifest={})
     x = np.random.default_rng(1).normal(size=SMALL[:3]).astype("float32")
     out = predict_participant(bundle, x)
     assert [row["model"] for row in out["rows"]] == list(VARIANT_NAMES) + ["ensemble"]
@@ -73,3 +74,23 @@ def test_predict_participant(models, ensemble):
         assert set(out["attention"][scale]) == set(VARIANT_NAMES)
     with pytest.raises(ValueError, match="'model_input' must have shape"):
         predict_participant(bundle, np.zeros((8, 8, 8)))
+
+
+def test_predict_participant_adds_the_bundles_clinical_fusion(ensemble):
+    """With a fusion in the manifest and every covariate known: sigmoid(b + w . [logit, age,
+    nihss]); a missing covariate gives no fused row; a malformed fusion is refused."""
+    fusion = {"columns": ["age", "nihss"], "feature_names": ["ensemble_logit", "age", "nihss"],
+              "coef": [0.8, 0.03, 0.1], "intercept": -3.0}
+    bundle = types.SimpleNamespace(ensemble=ensemble, threshold=0.5, manifest={"extra": {"clinical_fusion": fusion}})
+    x = np.random.default_rng(2).normal(size=SMALL[:3]).astype("float32")
+    out = predict_participant(bundle, x, covariates={"age": 70.0, "nihss": 12.0})
+    p = out["probability"]["ensemble"]
+    z = -3.0 + 0.8 * np.log(p / (1 - p)) + 0.03 * 70 + 0.1 * 12
+    assert out["probability"]["ensemble+clinical"] == pytest.approx(1 / (1 + np.exp(-z)), abs=1e-9)
+    assert [row["model"] for row in out["rows"]][-2:] == ["ensemble", "ensemble+clinical"]
+    assert "ensemble+clinical" not in predict_participant(bundle, x, covariates={"age": 70.0, "nihss": None})[
+        "probability"]
+    assert "ensemble+clinical" not in predict_participant(bundle, x)["probability"]
+    bundle.manifest["extra"]["clinical_fusion"] = {**fusion, "coef": [0.8]}
+    with pytest.raises(BadInputError, match="clinical_fusion"):
+        predict_participant(bundle, x, covariates={"age": 70.0, "nihss": 12.0})

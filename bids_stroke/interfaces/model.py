@@ -11,6 +11,7 @@ from nipype.interfaces.base import (
     File,
     SimpleInterface,
     TraitedSpec,
+    traits,
 )
 
 from bids_stroke.bids.writers import write_nifti, write_tsv
@@ -22,6 +23,8 @@ class _PredictInputSpec(BaseInterfaceInputSpec):
     bundle = Directory(exists=True, mandatory=True, desc="trained ensemble (manifest.json + .keras files)")
     model_input = File(exists=True, mandatory=True, desc="space-model_desc-preproc_dwi image")
     reference = File(exists=True, mandatory=True, desc="an image on the native DWI grid")
+    covariates = traits.Dict(desc="the participant's participants.tsv values of the bundle's clinical "
+                                  "fusion columns (None where missing)")
 
 
 class _PredictOutputSpec(TraitedSpec):
@@ -36,7 +39,9 @@ class PredictEnsemble(SimpleInterface):
 
     The eight variants run in one fused call; each scale's ensemble attention (mean over
     variants, summing to 1 over the model grid) is put back on the native DWI grid with
-    the model-grid affine.
+    the model-grid affine. When the bundle holds a clinical fusion
+    (``--clinical-columns`` at the group level) and every one of its columns has a value in
+    ``covariates``, an ``ensemble+clinical`` row is added.
     """
 
     input_spec = _PredictInputSpec
@@ -51,7 +56,8 @@ class PredictEnsemble(SimpleInterface):
 
         bundle = load_bundle(self.inputs.bundle)
         model_img = check_nifti(self.inputs.model_input)
-        result = predict_participant(bundle, np.asarray(model_img.dataobj, dtype=np.float32))
+        result = predict_participant(bundle, np.asarray(model_img.dataobj, dtype=np.float32),
+                                     covariates=self.inputs.covariates or None)
         out = Path.cwd() / "predictions.tsv"
         write_tsv(out, pd.DataFrame(result["rows"], columns=["model", "probability_poor", "threshold", "prediction"]))
         self._results["predictions"] = str(out)

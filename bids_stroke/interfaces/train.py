@@ -23,7 +23,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_stroke.bids.writers import write_json, write_tsv
-from bids_stroke.config import TRAIN_PRECISIONS
+from bids_stroke.config import SIZE_BRANCHES, TRAIN_PRECISIONS
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
@@ -41,6 +41,7 @@ def _job_options(inputs) -> dict:
         "patience": int(inputs.patience),
         "batch_size": int(inputs.batch_size),
         "precision": inputs.precision,
+        "size_branch": inputs.size_branch,
         "data": inputs.data_digest,
     }
 
@@ -56,6 +57,7 @@ class _TrainJobInputSpec(BaseInterfaceInputSpec):
     batch_size = traits.Int(16, usedefault=True)
     precision = traits.Enum(*TRAIN_PRECISIONS[1:], usedefault=True,
                             desc="compute precision of levels 2-5 during training")
+    size_branch = traits.Enum(*SIZE_BRANCHES, usedefault=True, desc="head of the variant")
     out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve and done-marker")
 
 
@@ -116,7 +118,7 @@ class TrainJob(SimpleInterface):
             data["volumes"], data["outcomes"], data["sites"], data["sides"], fold, self.inputs.variant,
             epochs=options["epochs"], patience=options["patience"], seed=options["seed"],
             batch_size=options["batch_size"], model_path=model_path, callbacks=[_EpochLine()],
-            precision=options["precision"],
+            precision=options["precision"], size_branch=options["size_branch"],
         )
         curve = pd.DataFrame(curve_rows(result["history"]), columns=list(CURVE_COLUMNS))
         write_tsv(curve_path, curve)
@@ -128,6 +130,8 @@ class TrainJob(SimpleInterface):
             "stopped_early": bool(result["stopped_early"]),
             "n_train": int(len(result["train_index"])),
             "n_validation": int(len(result["validation_index"])),
+            "validation_index": np.asarray(result["validation_index"]).tolist(),
+            "validation_probabilities": [float(p) for p in result["validation_probabilities"]],
             "seconds": round(time.perf_counter() - start, 2),
         })
         self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path))
@@ -220,6 +224,8 @@ class _MakeBundleInputSpec(BaseInterfaceInputSpec):
     cohort = traits.Dict(mandatory=True, desc="n, sites, prevalence")
     seed = traits.Int(mandatory=True)
     extra = traits.Dict(desc="training options for the manifest")
+    clinical = traits.Dict(desc="--clinical-columns: columns, covariates (per participant), outcomes; "
+                                "adds the final ensemble's clinical fusion to the manifest")
 
 
 class _MakeBundleOutputSpec(TraitedSpec):
@@ -238,8 +244,15 @@ class MakeBundle(SimpleInterface):
         from bids_stroke.model.bundle import save_bundle
 
         models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
+        extra = dict(self.inputs.extra or {})
+        if self.inputs.clinical:
+            from bids_stroke.workflows.group_fusion import final_fusion
+
+            clinical = self.inputs.clinical
+            extra["clinical_fusion"] = final_fusion(
+                clinical["columns"], np.array(clinical["covariates"], dtype=float).reshape(-1, len(clinical["columns"])),
+                np.asarray(clinical["outcomes"]), [Path(path).parent / "done.json" for path in self.inputs.models])
         manifest = save_bundle(models, self.inputs.out_dir, threshold=self.inputs.threshold,
-                               cohort=self.inputs.cohort, seed=self.inputs.seed,
-                               extra=self.inputs.extra or None)
+                               cohort=self.inputs.cohort, seed=self.inputs.seed, extra=extra or None)
         self._results["manifest"] = str(manifest)
         return runtime

@@ -39,7 +39,8 @@ from .ensemble import FusedEnsemble
 from .spec import MANIFEST
 from .variants import VARIANTS
 
-__all__ = ["FORMAT_VERSION", "MANIFEST", "Bundle", "load_bundle", "read_manifest", "save_bundle", "sha256"]
+__all__ = ["FORMAT_VERSION", "MANIFEST", "Bundle", "clinical_fusion", "load_bundle", "read_manifest", "save_bundle",
+           "sha256"]
 
 #: Version of the bundle layout; :func:`load_bundle` refuses any other.
 FORMAT_VERSION = 1
@@ -208,6 +209,31 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     if "threshold" not in manifest or "input_shape" not in manifest:
         raise BadInputError(f"{path}: 'threshold' and 'input_shape' are required.")
     return manifest
+
+
+def clinical_fusion(manifest: Mapping) -> dict | None:
+    """The bundle's clinical fusion (``--clinical-columns`` at the group level), or None.
+
+    Stored as ``extra.clinical_fusion`` of the manifest: ``columns`` (participants.tsv
+    columns), ``feature_names``, ``coef`` (one per feature: the ensemble's logit, then each
+    column), ``intercept``; read by :meth:`bids_stroke.stats.fusion.LogisticFusion.from_dict`.
+
+    Raises
+    ------
+    BadInputError
+        (exit 65) the entry is malformed.
+    """
+    fusion = (manifest.get("extra") or {}).get("clinical_fusion")
+    if fusion is None:
+        return None
+    columns = fusion.get("columns") if isinstance(fusion, dict) else None
+    coef = fusion.get("coef") if isinstance(fusion, dict) else None
+    if not (isinstance(columns, list) and columns and all(isinstance(c, str) for c in columns)
+            and isinstance(coef, list) and len(coef) == len(columns) + 1
+            and isinstance(fusion.get("intercept"), (int, float))):
+        raise BadInputError(f"{MANIFEST}: 'extra.clinical_fusion' must hold 'columns' (names), one 'coef' per "
+                            f"column plus the ensemble's, and an 'intercept'. Got {fusion!r} instead.")
+    return fusion
 
 
 def load_bundle(path: str | os.PathLike) -> Bundle:

@@ -102,7 +102,7 @@ class FusedEnsemble:
         }
 
 
-def predict_participant(bundle, model_input) -> dict:
+def predict_participant(bundle, model_input, covariates=None) -> dict:
     """Probabilities, decisions and attention maps of one participant.
 
     Parameters
@@ -111,6 +111,10 @@ def predict_participant(bundle, model_input) -> dict:
         A loaded ensemble (:func:`~bids_stroke.model.bundle.load_bundle`).
     model_input : ndarray of shape (96, 96, 24)
         The normalised model input (the ``space-model_desc-preproc_dwi`` image's data).
+    covariates : mapping of str to float, default=None
+        The participant's clinical values; when the bundle's manifest holds a
+        ``clinical_fusion`` and every one of its columns has a finite value here, the
+        ``ensemble+clinical`` probability is added (:mod:`bids_stroke.stats.fusion`).
 
     Returns
     -------
@@ -132,6 +136,16 @@ def predict_participant(bundle, model_input) -> dict:
     threshold = float(bundle.threshold)
     probability = {name: float(p) for name, p in zip(out["names"], out["probability"][0])}
     probability["ensemble"] = float(out["ensemble_probability"][0])
+    from .bundle import clinical_fusion  # bundle imports this module
+
+    fusion = clinical_fusion(bundle.manifest)
+    if fusion and covariates:
+        values = [covariates.get(column) for column in fusion["columns"]]
+        if all(v is not None and np.isfinite(float(v)) for v in values):
+            from bids_stroke.stats.fusion import LogisticFusion, logit_clipped
+
+            features = np.array([[float(logit_clipped(probability["ensemble"])), *map(float, values)]])
+            probability["ensemble+clinical"] = float(LogisticFusion.from_dict(fusion).predict_proba(features)[0, 1])
     rows = [
         {"model": name, "probability_poor": p, "threshold": threshold, "prediction": int(p >= threshold)}
         for name, p in probability.items()

@@ -287,6 +287,7 @@ def write_group_statistics(
     models: Sequence[str] | None = None,
     reference_model: str = "ensemble",
     comparison_models: Sequence[str] | None = None,
+    extra_comparisons: Sequence[tuple[str, str]] = (),
     baselines: Mapping[str, Any] | None = None,
     n_bootstrap: int = 10000,
     seed: int = 0,
@@ -314,6 +315,9 @@ def write_group_statistics(
         The deep model the others are compared with.
     comparison_models : sequence of str, default=None
         Models compared with the reference; ``None`` means every other model.
+    extra_comparisons : sequence of (str, str), default=()
+        More (reference, model) pairs, appended to the comparisons table (e.g.
+        ``("ensemble+clinical", "volume+clinical")``).
     baselines : mapping of str to LocoBaseline, default=None
         Fitted baselines, for their cut-offs in mL / ASPECTS points.
     n_bootstrap : int, default=10000
@@ -345,14 +349,19 @@ def write_group_statistics(
     table = validate_predictions(predictions, models)
     comparison_models = [m for m in models if m != reference_model] if comparison_models is None \
         else list(comparison_models)
-    unknown = [m for m in comparison_models if m not in models]
+    unknown = [m for m in [*comparison_models, *(m for pair in extra_comparisons for m in pair)]
+               if m not in models]
     if unknown:
         raise BadInputError(f"'comparison_models' must be among the models {models}. Got {unknown} instead.")
 
     metrics = loco_metrics_table(table, models=models, threshold=threshold, n_bootstrap=n_bootstrap, seed=seed)
     try:
-        comparisons = comparisons_table(table, reference_model=reference_model, models=comparison_models,
-                                        threshold=threshold, baselines=baselines)
+        comparisons = pd.concat(
+            [comparisons_table(table, reference_model=reference_model, models=comparison_models,
+                               threshold=threshold, baselines=baselines)]
+            + [comparisons_table(table, reference_model=ref, models=[model], threshold=threshold,
+                                 baselines=baselines) for ref, model in extra_comparisons],
+            ignore_index=True)
     except ValueError as err:
         raise BadInputError(f"The predictions table cannot be compared across models: {err}") from err
 

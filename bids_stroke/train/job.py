@@ -57,7 +57,7 @@ def save_model(model: keras.Model, path) -> Path:
 def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str, *, epochs: int,
                        patience: int, seed: int, batch_size: int = 16,
                        learning_rate: float = 1e-4, model_path=None, verbose: int = 0,
-                       callbacks=None, precision: str = "float32") -> dict:
+                       callbacks=None, precision: str = "float32", size_branch: str = "none") -> dict:
     """Train one variant on one LOCO fold and predict its held-out participants.
 
     Splits ``fold.trainval_index`` 75:25 by site × outcome (:func:`train_validation_split`
@@ -91,13 +91,17 @@ def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str
         Passed to :func:`train_variant` (e.g. a progress line per epoch).
     precision : {"float32", "bfloat16"}, default="float32"
         Passed to :func:`train_variant`.
+    size_branch : {"none", "mean"}, default="none"
+        Passed to :func:`train_variant`.
 
     Returns
     -------
     dict
         ``fold``, ``variant``, ``seed``, ``precision``; ``test_index`` (ndarray of int) and
         ``probabilities`` (ndarray of float, shape (n_test,)) of the held-out participants;
-        ``train_index`` and ``validation_index``; ``best_epoch`` (from 1),
+        ``train_index`` and ``validation_index``; ``validation_probabilities`` (the trained
+        model's predictions of its validation participants, which it never trained on:
+        the inner held-out predictions of :mod:`bids_stroke.stats.fusion`); ``best_epoch`` (from 1),
         ``best_val_loss``, ``epochs_run``, ``stopped_early``, ``seconds``, ``history``
         (see :class:`TrainResult`); ``model`` (the trained keras Model) and ``model_path``
         (a :class:`pathlib.Path` or None).
@@ -119,13 +123,16 @@ def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str
     result = train_variant(variant, x[train_index], y[train_index], x[validation_index],
                            y[validation_index], sides=sides[train_index], epochs=epochs,
                            patience=patience, batch_size=batch_size, learning_rate=learning_rate,
-                           seed=seed, verbose=verbose, callbacks=callbacks, precision=precision)
+                           seed=seed, verbose=verbose, callbacks=callbacks, precision=precision,
+                           size_branch=size_branch)
     probabilities = predict_probabilities(result.model, x[fold.test_index], batch_size=batch_size)
+    validation_probabilities = predict_probabilities(result.model, x[validation_index], batch_size=batch_size)
     saved = save_model(result.model, model_path) if model_path is not None else None
     return {
         "fold": fold.name, "variant": variant, "seed": int(seed), "precision": precision,
         "test_index": np.asarray(fold.test_index, dtype=np.int64), "probabilities": probabilities,
         "train_index": train_index, "validation_index": validation_index,
+        "validation_probabilities": validation_probabilities,
         "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
         "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
         "seconds": result.seconds, "history": result.history,

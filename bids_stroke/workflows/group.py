@@ -42,6 +42,7 @@ def init_group_wf(
     digest: str,
     template,
     precision: str = "float32",
+    clinical: dict | None = None,
     name: str = "group_wf",
 ):
     """The nipype workflow of the group level (one job per fold × variant).
@@ -64,6 +65,9 @@ def init_group_wf(
     precision : {"float32", "bfloat16"}, default="float32"
         Training precision of every job (``config.train_precision`` resolved by
         :func:`bids_stroke.train.precision.resolve_precision`).
+    clinical : dict, default=None
+        With ``--clinical-columns``: ``columns``, ``covariates`` (one list per participant,
+        None where missing) and ``outcomes``, for the final ensemble's fusion in its bundle.
     name : str, default="group_wf"
         Workflow name.
 
@@ -98,7 +102,7 @@ def init_group_wf(
                 TrainJob(
                     data=str(data), data_digest=digest, fold=fold_dict, variant=variant,
                     seed=derive_seed(config.random_seed, fold.name, variant), epochs=config.max_epochs,
-                    patience=config.patience, precision=precision,
+                    patience=config.patience, precision=precision, size_branch=config.size_branch,
                     out_dir=str(run_path(out, "final_job", variant=variant) if fold is everyone
                                 else run_path(out, "loco_job", fold=tag, variant=variant)),
                 ),
@@ -115,11 +119,13 @@ def init_group_wf(
                     extra={"max_epochs": config.max_epochs, "patience": config.patience,
                            "protocol": training_protocol(config.variants, config.max_epochs,
                                                          config.patience),
-                           "train_precision": precision,
+                           "train_precision": precision, "size_branch": config.size_branch,
                            "poor_threshold": config.poor_threshold, "outcome_column": config.outcome_column},
                 ),
                 name="final_ensemble",
             )
+            if clinical:
+                bundle.inputs.clinical = clinical
             workflow.connect(merge, "out", bundle, "models")
         else:
             test = table.iloc[fold.test_index]
@@ -185,8 +191,16 @@ def run_group_level(config: Config) -> None:
 
     precision, reason = resolve_precision(config.train_precision)
     LOGGER.info("Training precision: %s.", reason)
+    clinical = None
+    if config.clinical_columns:
+        from bids_stroke.workflows.group_fusion import clinical_covariates
+
+        covariates = clinical_covariates(table, config.clinical_columns, Path(config.bids_dir) / "participants.tsv")
+        clinical = {"columns": list(config.clinical_columns),
+                    "covariates": [[None if np.isnan(v) else float(v) for v in row] for row in covariates],
+                    "outcomes": table["outcome"].astype(int).tolist()}
     workflow = init_group_wf(config=config, inputs=inputs, folds=folds, data=data, digest=digest,
-                             template=template, precision=precision)
+                             template=template, precision=precision, clinical=clinical)
     crash_dir = run_workflow(workflow, config, _GroupProgress(n_jobs, config.resolved_nprocs()))
     failures = crashed_jobs(crash_dir)
     if failures:
@@ -201,6 +215,14 @@ def run_group_level(config: Config) -> None:
             [config.aspects_column] if config.aspects_column in table else [])]
         .rename(columns={config.aspects_column: "aspects"}),
     )
+    models = [*config.variants, "ensemble", *baselines]
+    pairs = []
+    if config.clinical_columns:
+        from bids_stroke.workflows.group_fusion import add_clinical_fusion
+
+        predictions, fusions = add_clinical_fusion(config, table, folds, predictions)
+        models += list(fusions)
+        pairs = [tuple(fusions)]
     predictions["lesion_source"] = predictions["participant_id"].map(
         table.set_index("participant_id")["lesion_source"])
     loco = derivative_path(config.output_dir, None, datatype="group", desc="loco", suffix="predictions",
@@ -208,7 +230,7 @@ def run_group_level(config: Config) -> None:
     write_tsv(loco, predictions)
     cohort = table.set_index("participant_id").drop(columns=["preproc", "reference", "transform", "source"])
     paths = write_group_statistics(
-        config.output_dir, predictions, cohort, models=[*config.variants, "ensemble", *baselines],
+        config.output_dir, predictions, cohort, models=models, extra_comparisons=pairs,
         baselines=baselines, n_bootstrap=config.bootstrap, seed=config.random_seed,
     )
     for path in paths.values():

@@ -35,6 +35,7 @@ def init_participant_wf(
     seed: int = 0,
     model: str | Path | None = None,
     lesion_source: str = "given-or-auto",
+    covariates: dict | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
     """Build the workflow that turns one participant's DWI into its derivatives.
@@ -60,6 +61,9 @@ def init_participant_wf(
         else the automatic one (:mod:`bids_stroke.preprocess.lesion_auto`, computed
         whenever an ADC exists, also beside a given mask for its Dice); ``given``: only a
         given mask; ``auto``: only the automatic one (a given mask is ignored).
+    covariates : dict, optional
+        The participant's values of the bundle's clinical-fusion columns (with ``model``):
+        adds the ``ensemble+clinical`` prediction when all are present.
     name : str, optional
         Workflow name; by default :func:`workflow_name`.
 
@@ -193,7 +197,8 @@ def init_participant_wf(
         from bids_stroke.model.bundle import read_manifest
 
         variants = [v["name"] for v in read_manifest(model)["variants"]]
-        predict = pe.Node(PredictEnsemble(bundle=str(model)), name="predict", n_procs=omp_nthreads)
+        predict = pe.Node(PredictEnsemble(bundle=str(model), covariates=covariates or {}), name="predict",
+                          n_procs=omp_nthreads)
         ds_predictions = sink("ds_predictions", desc="ensemble", suffix="predictions", extension=".tsv")
         workflow.connect([
             (model_input, predict, [("out_file", "model_input")]),

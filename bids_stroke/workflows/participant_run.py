@@ -15,7 +15,7 @@ from pathlib import Path
 from bids_stroke import errors
 from bids_stroke.bids.dataset import init_derivatives
 from bids_stroke.bids.layout import DwiInputs
-from bids_stroke.bids.naming import participant_label, run_path
+from bids_stroke.bids.naming import participant_id, participant_label, run_path
 from bids_stroke.config import Config
 from bids_stroke.errors import BidsStrokeError
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
@@ -54,13 +54,14 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     config.save(run_path(config.output_dir, "config", run_id=config.run_id))
 
     omp = config.resolved_omp_nthreads()
+    covariates = model_covariates(config)
     names = {}
     workflow = pe.Workflow(name="participant_wf", base_dir=str(config.work_dir))
     for inputs in participants:
         sub_wf = init_participant_wf(
             inputs=inputs, output_dir=config.output_dir, templates=templates,
             omp_nthreads=omp, seed=config.random_seed, model=config.model,
-            lesion_source=config.lesion_source,
+            lesion_source=config.lesion_source, covariates=covariates.get(participant_id(inputs.subject)),
         )
         workflow.add_nodes([sub_wf])
         names[sub_wf.name] = (inputs.subject, inputs.session)
@@ -74,6 +75,41 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
             if key not in failures and not _finished(workflow, name):
                 failures[key] = BidsStrokeError("not run: stopped after the first crash (--stop-on-first-crash)")
     return failures
+
+
+def model_covariates(config: Config) -> dict[str, dict]:
+    """Each participant's values of the ``--model`` bundle's clinical-fusion columns.
+
+    Returns
+    -------
+    dict
+        ``participant_id -> {column: float or None}``; empty without ``--model``, without a
+        fusion in the bundle, or without participants.tsv (a warning then says that only
+        the image-based predictions are made).
+    """
+    if config.model is None:
+        return {}
+    from bids_stroke.model.bundle import clinical_fusion, read_manifest
+
+    fusion = clinical_fusion(read_manifest(config.model))
+    if not fusion:
+        return {}
+    tsv = Path(config.bids_dir) / "participants.tsv"
+    if not tsv.is_file():
+        LOGGER.warning("%s: absent; no ensemble+clinical prediction (the bundle fuses %s).", tsv,
+                       ", ".join(fusion["columns"]))
+        return {}
+    import pandas as pd
+
+    from bids_stroke.bids.participants import read_participants
+
+    table = read_participants(tsv)
+    missing = [c for c in fusion["columns"] if c not in table.columns]
+    if missing:
+        LOGGER.warning("%s: no column %s; no ensemble+clinical prediction.", tsv, ", ".join(missing))
+        return {}
+    values = table[fusion["columns"]].apply(pd.to_numeric, errors="coerce")
+    return {pid: {c: (None if pd.isna(v) else float(v)) for c, v in row.items()} for pid, row in values.iterrows()}
 
 
 def crashed_participants(
