@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(*_flags("patience"), type=_positive_int, default=_default("patience"), metavar="N",
                        help="early stopping after N epochs without a better validation loss "
                        "(default: %(default)s)")
+    group.add_argument(*_flags("learning-rate"), type=_positive_float, default=_default("learning_rate"),
+                       metavar="RATE", help="Adam's learning rate; the paper's is 1e-4, which few "
+                       "epochs on a small cohort leave under-trained (default: %(default)g)")
     group.add_argument(*_flags("variants"), nargs="+", choices=VARIANT_NAMES, default=_default("variants"),
                        metavar="NAME",
                        help="variants to train and ensemble: " + ", ".join(VARIANT_NAMES) + " (default: all)")
@@ -339,6 +342,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         aspects_column=opts.aspects_column,
         max_epochs=opts.max_epochs,
         patience=opts.patience,
+        learning_rate=opts.learning_rate,
         variants=list(dict.fromkeys(opts.variants)),
         size_branch=opts.size_branch,
         clinical_columns=list(dict.fromkeys(opts.clinical_columns)),

@@ -49,9 +49,12 @@ SIZE_BRANCHES = ("none", "mean")
 #: The paper's training protocol: most epochs per model and the early-stopping patience.
 PAPER_MAX_EPOCHS = 150
 PAPER_PATIENCE = 30
+#: The paper's Adam learning rate.
+PAPER_LEARNING_RATE = 1e-4
 
 
-def training_protocol(variants, max_epochs: int, patience: int) -> dict:
+def training_protocol(variants, max_epochs: int, patience: int, learning_rate: float = PAPER_LEARNING_RATE,
+                      size_branch: str = "none") -> dict:
     """How a training run compares with the paper's protocol, for the bundle's manifest.
 
     Parameters
@@ -59,12 +62,16 @@ def training_protocol(variants, max_epochs: int, patience: int) -> dict:
     variants : sequence of str
         The variants trained.
     max_epochs, patience : int
+    learning_rate : float, default=:data:`PAPER_LEARNING_RATE`
+    size_branch : {"none", "mean"}, default="none"
+        ``mean`` adds a head the paper does not have (:data:`SIZE_BRANCHES`).
 
     Returns
     -------
     dict
         ``name``: ``"paper"`` (all eight variants, at most :data:`PAPER_MAX_EPOCHS` epochs,
-        patience :data:`PAPER_PATIENCE`) or ``"reduced"``; ``deviations``: one line each.
+        patience :data:`PAPER_PATIENCE`, learning rate :data:`PAPER_LEARNING_RATE`, the
+        paper's head) or ``"reduced"``; ``deviations``: one line each.
 
     Examples
     --------
@@ -78,6 +85,10 @@ def training_protocol(variants, max_epochs: int, patience: int) -> dict:
         deviations.append(f"at most {max_epochs} epochs instead of {PAPER_MAX_EPOCHS}")
     if int(patience) != PAPER_PATIENCE:
         deviations.append(f"patience {patience} instead of {PAPER_PATIENCE}")
+    if float(learning_rate) != PAPER_LEARNING_RATE:
+        deviations.append(f"learning rate {learning_rate:g} instead of {PAPER_LEARNING_RATE:g}")
+    if size_branch != "none":
+        deviations.append(f"size branch '{size_branch}' beside the attended features")
     return {"name": "reduced" if deviations else "paper", "deviations": deviations}
 
 
@@ -173,6 +184,8 @@ class Config:
         Early stopping: epochs without improvement of the validation loss.
     variants : list of str, default=all eight
         Which variants of :data:`VARIANT_NAMES` to train and ensemble.
+    learning_rate : float, default=1e-4
+        Adam's learning rate (:data:`PAPER_LEARNING_RATE`).
     size_branch : {"none", "mean"}, default="none"
         Head of every variant (:data:`SIZE_BRANCHES`, :func:`bids_stroke.model.variants.build_variant`).
     clinical_columns : list of str, default=[]
@@ -219,6 +232,7 @@ class Config:
     aspects_column: str = "aspects"
     max_epochs: int = PAPER_MAX_EPOCHS
     patience: int = PAPER_PATIENCE
+    learning_rate: float = PAPER_LEARNING_RATE
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
     size_branch: str = "none"
     clinical_columns: list[str] = field(default_factory=list)

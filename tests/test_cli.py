@@ -87,7 +87,8 @@ def test_every_option_reaches_the_config(dataset, tmp_path):
         "--nipype-plugin", "SLURM", "--random-seed", "11", "--site-column", "centre",
         "--outcome_column", "mrs90", "--poor-threshold", "2", "--aspects-column", "asp",
         "--max-epochs", "5", "--patience", "2", "--variants", "f8-g2", "f16-g2-bn", "f8-g2",
-        "--bootstrap", "100", "--lesion-source", "auto", "-vv",
+        "--bootstrap", "100", "--lesion-source", "auto", "--learning-rate", "1e-3", "--size-branch", "mean",
+        "--clinical-columns", "age", "nihss", "age", "-vv",
     ]
     config = config_from_args(build_parser().parse_args(argv))
     assert config.participant_label == ["01", "02"]
@@ -98,6 +99,7 @@ def test_every_option_reaches_the_config(dataset, tmp_path):
     assert (config.poor_threshold, config.max_epochs, config.patience, config.bootstrap) == (2, 5, 2, 100)
     assert config.variants == ["f8-g2", "f16-g2-bn"]
     assert config.lesion_source == "auto"
+    assert (config.learning_rate, config.size_branch, config.clinical_columns) == (1e-3, "mean", ["age", "nihss"])
     assert config.verbose == 2 and config.work_dir == tmp_path / "w"
     # the config round-trips through the JSON written with the outputs
     saved = config.save(tmp_path / "config.json")
@@ -118,6 +120,7 @@ def test_defaults_follow_the_interface(dataset, tmp_path):
     assert default.variants == list(VARIANT_NAMES) and len(set(VARIANT_NAMES)) == 8
     assert default.nipype_plugin == "MultiProc" and default.random_seed == 0
     assert default.lesion_source == "given-or-auto"
+    assert (default.learning_rate, default.size_branch, default.clinical_columns) == (1e-4, "none", [])
     assert default.work_dir == Path("work").absolute()
     assert parsed.resolved_nprocs() >= 1 and 1 <= parsed.resolved_omp_nthreads() <= 8
 

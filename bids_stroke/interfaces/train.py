@@ -23,7 +23,7 @@ from nipype.interfaces.base import (
 )
 
 from bids_stroke.bids.writers import write_json, write_tsv
-from bids_stroke.config import SIZE_BRANCHES, TRAIN_PRECISIONS
+from bids_stroke.config import PAPER_LEARNING_RATE, SIZE_BRANCHES, TRAIN_PRECISIONS
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
@@ -42,6 +42,7 @@ def _job_options(inputs) -> dict:
         "batch_size": int(inputs.batch_size),
         "precision": inputs.precision,
         "size_branch": inputs.size_branch,
+        "learning_rate": float(inputs.learning_rate),
         "data": inputs.data_digest,
     }
 
@@ -58,6 +59,7 @@ class _TrainJobInputSpec(BaseInterfaceInputSpec):
     precision = traits.Enum(*TRAIN_PRECISIONS[1:], usedefault=True,
                             desc="compute precision of levels 2-5 during training")
     size_branch = traits.Enum(*SIZE_BRANCHES, usedefault=True, desc="head of the variant")
+    learning_rate = traits.Float(PAPER_LEARNING_RATE, usedefault=True, desc="Adam's learning rate")
     out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve and done-marker")
 
 
@@ -119,6 +121,7 @@ class TrainJob(SimpleInterface):
             epochs=options["epochs"], patience=options["patience"], seed=options["seed"],
             batch_size=options["batch_size"], model_path=model_path, callbacks=[_EpochLine()],
             precision=options["precision"], size_branch=options["size_branch"],
+            learning_rate=options["learning_rate"],
         )
         curve = pd.DataFrame(curve_rows(result["history"]), columns=list(CURVE_COLUMNS))
         write_tsv(curve_path, curve)
