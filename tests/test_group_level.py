@@ -223,3 +223,30 @@ def test_group_level_runs_on_a_cohort_without_lesion_masks(group_run, tmp_path):
     assert "24 automatic lesion masks" in (out / "group.html").read_text()
     assert "automatic lesion mask (trace + ADC)" in (out / f"{pred['participant_id'][0]}.html").read_text()
 
+
+
+def test_real_lesion_benchmark_reads_its_numbers_from_the_group_tables(group_run):
+    import importlib.util
+    from pathlib import Path
+
+    from sklearn.metrics import roc_auc_score
+
+    from bids_stroke.stats.delong import delong_test
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "real_lesions.py"
+    spec = importlib.util.spec_from_file_location("real_lesions", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    lines = benchmark.report(group_run["out"], {"group": 90.0}, "t")
+    pred = _predictions(group_run["out"])
+    by_model = {line.split(":")[0].split(" ", 1)[1]: line for line in lines if ": LOCO AUC" in line}
+    assert set(by_model) >= {"ensemble", "lr_volume", *VARIANTS, *FUSIONS}
+    known = pred[["outcome", "ensemble+clinical", "lr_volume"]].dropna()
+    auc = roc_auc_score(known["outcome"], known["ensemble+clinical"])
+    assert f"LOCO AUC {auc:.3f} [" in by_model["ensemble+clinical"]
+    test = delong_test(known["outcome"].to_numpy(), known["ensemble+clinical"].to_numpy(),
+                       known["lr_volume"].to_numpy())
+    assert f"DeLong z {test.z:.2f}, p {test.p_value:.4f}" in by_model["ensemble+clinical"]
+    assert "vs lr_volume" not in by_model["lr_volume"]
+    assert any(line.startswith("t ensemble+clinical vs volume+clinical: AUC") for line in lines)
+    assert lines[-1] == "wall time group: 1.5 min"
