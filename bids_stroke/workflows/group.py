@@ -196,7 +196,7 @@ def run_group_level(config: Config) -> None:
     LOGGER.info("Training precision: %s.", reason)
     clinical = None
     if config.clinical_columns:
-        from bids_stroke.workflows.group_fusion import clinical_covariates
+        from bids_stroke.workflows.group_fusion import add_clinical_fusion, clinical_covariates
 
         covariates = clinical_covariates(table, config.clinical_columns, Path(config.bids_dir) / "participants.tsv")
         clinical = {"columns": list(config.clinical_columns),
@@ -221,9 +221,7 @@ def run_group_level(config: Config) -> None:
     models = [*config.variants, "ensemble", *baselines]
     pairs = []
     if config.clinical_columns:
-        from bids_stroke.workflows.group_fusion import add_clinical_fusion
-
-        predictions, fusions = add_clinical_fusion(config, table, folds, predictions)
+        predictions, fusions = add_clinical_fusion(config, table, covariates, folds, predictions)
         models += list(fusions)
         pairs = [tuple(fusions)]
     predictions["lesion_source"] = predictions["participant_id"].map(

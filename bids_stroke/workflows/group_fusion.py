@@ -66,13 +66,14 @@ def job_validation(done: Path) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(record["validation_probabilities"], dtype=float))
 
 
-def _inner_probability(n: int, folder_of, variants) -> np.ndarray:
+def _inner_probability(n: int, done_files) -> np.ndarray:
+    """The inner held-out ensemble probability of n participants from the jobs' ``done.json``."""
     from bids_stroke.stats.fusion import inner_ensemble_probability
 
-    return inner_ensemble_probability(n, [job_validation(folder_of(variant) / "done.json") for variant in variants])
+    return inner_ensemble_probability(n, [job_validation(Path(done)) for done in done_files])
 
 
-def add_clinical_fusion(config, table: pd.DataFrame, folds, predictions: pd.DataFrame):
+def add_clinical_fusion(config, table: pd.DataFrame, covariates: np.ndarray, folds, predictions: pd.DataFrame):
     """Add ``ensemble+clinical`` and ``volume+clinical`` to the predictions table.
 
     Parameters
@@ -81,6 +82,8 @@ def add_clinical_fusion(config, table: pd.DataFrame, folds, predictions: pd.Data
         ``clinical_columns``, ``variants``, ``output_dir``, ``bids_dir``.
     table : pandas.DataFrame
         The group inputs, in the order of the cohort arrays the jobs were trained on.
+    covariates : ndarray, shape (n, k)
+        ``table``'s clinical columns (:func:`clinical_covariates`).
     folds : list of bids_stroke.train.folds.Fold
     predictions : pandas.DataFrame
         The merged out-of-center predictions (``participant_id``, ``fold``, ``outcome``,
@@ -95,7 +98,7 @@ def add_clinical_fusion(config, table: pd.DataFrame, folds, predictions: pd.Data
     Raises
     ------
     BadInputError
-        (exit 65) a column is absent or not numeric, or a fold has too few training
+        (exit 65) a fold has too few training
         participants with every covariate (and an inner held-out prediction), or only one
         outcome among them.
     """
@@ -104,13 +107,13 @@ def add_clinical_fusion(config, table: pd.DataFrame, folds, predictions: pd.Data
 
     columns = list(config.clinical_columns)
     tsv = Path(config.bids_dir) / "participants.tsv"
-    covariates = clinical_covariates(table, columns, tsv)
     order = pd.Index(table["participant_id"]).get_indexer(predictions["participant_id"])
-    inner = {}
-    for fold in folds:
-        inner[fold.name] = _inner_probability(
-            len(table), lambda v, f=fold: run_path(config.output_dir, "loco_job", fold=_safe(f.name), variant=v),
-            config.variants)[order]
+    inner = {
+        fold.name: _inner_probability(len(table), [
+            run_path(config.output_dir, "loco_job", fold=_safe(fold.name), variant=variant) / "done.json"
+            for variant in config.variants])[order]
+        for fold in folds
+    }
     outcome = predictions["outcome"].to_numpy()
     fold_labels = predictions["fold"].astype(str).to_numpy()
     x = covariates[order]
@@ -153,10 +156,10 @@ def final_fusion(columns, covariates: np.ndarray, outcomes: np.ndarray, done_fil
     BadInputError
         Too few participants with every covariate and an inner held-out prediction.
     """
-    from bids_stroke.stats.fusion import fit_final_fusion, inner_ensemble_probability
+    from bids_stroke.stats.fusion import fit_final_fusion
 
     covariates = np.asarray(covariates, dtype=float)
-    inner = inner_ensemble_probability(len(outcomes), [job_validation(Path(p)) for p in done_files])
+    inner = _inner_probability(len(outcomes), done_files)
     try:
         model = fit_final_fusion(inner, covariates, np.asarray(outcomes), covariate_names=list(columns))
     except ValueError as err:
