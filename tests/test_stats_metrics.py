@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from sklearn.metrics import confusion_matrix, roc_auc_score
+import statsmodels.api as sm
+from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score
 
 from bids_stroke.stats.metrics import (
     METRIC_NAMES,
@@ -20,10 +21,24 @@ def rng():
     return np.random.default_rng(20220101)
 
 
+def _recalibration(y, score):
+    """Calibration intercept (offset model) and slope by statsmodels' logistic GLM."""
+    q = np.clip(score, 1e-6, 1 - 1e-6)
+    x = np.log(q / (1 - q))
+    binomial = sm.families.Binomial()
+    intercept = sm.GLM(y, np.ones((len(y), 1)), family=binomial, offset=x).fit().params[0]
+    slope = sm.GLM(y, sm.add_constant(x), family=binomial).fit().params[1]
+    return intercept, slope
+
+
 def _by_hand(y, score, threshold):
     pred = (score >= threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    intercept, slope = _recalibration(y, score)
     return {
+        "brier": brier_score_loss(y, score),
+        "calibration_intercept": intercept,
+        "calibration_slope": slope,
         "accuracy": (tp + tn) / len(y),
         "auc": roc_auc_score(y, score),
         "sensitivity": tp / (tp + fn),
@@ -39,7 +54,8 @@ def test_metrics_match_confusion_matrix_and_sklearn_auc(rng, threshold):
     score = np.round(np.clip(0.3 * y + rng.random(120) * 0.7, 0, 1), 2)  # ties included
     got = classification_metrics(y, score, threshold=threshold)
     want = _by_hand(y, score, threshold)
-    assert got == pytest.approx(want)
+    assert set(got) == set(want)
+    assert got == pytest.approx(want, rel=1e-6)
 
 
 def test_score_equal_to_threshold_is_predicted_poor():
@@ -61,7 +77,7 @@ def test_resampled_metrics_equal_metrics_of_the_expanded_resample(rng):
     from bids_stroke.stats.metrics import _metrics_from_weights
 
     y = rng.integers(0, 2, 80)
-    scores = np.round(rng.random((3, 80)) + 0.4 * y, 1)  # many ties
+    scores = np.round(0.1 + 0.6 * rng.random((3, 80)) + 0.2 * y, 1)  # probabilities, many ties
     counts = bootstrap_resample_counts(80, 15, np.random.default_rng(1))
     got = _metrics_from_weights(y, scores, counts, np.array([0.5, 0.7, 0.9]))
     for b in range(15):
@@ -69,7 +85,7 @@ def test_resampled_metrics_equal_metrics_of_the_expanded_resample(rng):
         for m, thr in enumerate([0.5, 0.7, 0.9]):
             want = _by_hand(y[rows], scores[m][rows], thr)
             for name in METRIC_NAMES:
-                assert got[name][m, b] == pytest.approx(want[name]), (name, b, m)
+                assert got[name][m, b] == pytest.approx(want[name], nan_ok=True), (name, b, m)
 
 
 def test_bootstrap_is_seeded_and_paired(rng):
@@ -110,7 +126,13 @@ def test_degenerate_resamples_are_counted_and_excluded():
     # P(the single poor participant is never drawn in 6 draws) = (5/6) ** 6 ~ 0.335
     assert res.n_degenerate / 4000 == pytest.approx((5 / 6) ** 6, abs=0.03)
     for name in METRIC_NAMES:
+        if name == "calibration_slope":
+            continue
         assert np.isfinite(res.ci_low[name]).all() and np.isfinite(res.ci_high[name]).all()
+    # the single poor participant has the highest probability: separation, no slope in any
+    # kept resample, and so no interval
+    assert res.n_undefined["calibration_slope"][0] == 4000 - res.n_degenerate
+    assert np.isnan(res.ci_low["calibration_slope"]).all()
     # the poor participant is always ranked first: AUC is 1 in every kept resample
     assert res.ci_low["auc"][0] == 1.0
     # PPV is undefined in no kept resample (the poor participant is predicted poor)

@@ -20,6 +20,7 @@ from .baselines import (
     add_loco_baselines,
     loco_baseline,
 )
+from .calibration import brier_scores, calibration_intercepts, calibration_slopes
 from .cohort import cohort_table, compare_categorical, compare_numeric
 from .comparisons import (
     McNemarResult,
@@ -28,6 +29,7 @@ from .comparisons import (
     mcnemar_test,
     threshold_for_specificity,
 )
+from .decision import decision_curve, net_benefit
 from .delong import DeLongResult, delong_auc_covariance, delong_ci, delong_test
 from .fusion import LocoFusion, LogisticFusion, loco_clinical_fusion, loco_volume_clinical
 from .metrics import METRIC_NAMES, BootstrapResult, bootstrap_metrics, classification_metrics
@@ -46,12 +48,16 @@ __all__ = [
     "UnivariateLogisticBaseline",
     "add_loco_baselines",
     "bootstrap_metrics",
+    "brier_scores",
+    "calibration_intercepts",
+    "calibration_slopes",
     "classification_metrics",
     "cohort_table",
     "compare_categorical",
     "compare_numeric",
     "compare_to_reference",
     "comparisons_table",
+    "decision_curve",
     "delong_auc_covariance",
     "delong_ci",
     "delong_test",
@@ -60,6 +66,7 @@ __all__ = [
     "loco_metrics_table",
     "loco_volume_clinical",
     "mcnemar_test",
+    "net_benefit",
     "threshold_for_specificity",
     "validate_predictions",
     "write_group_statistics",

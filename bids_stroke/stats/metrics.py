@@ -23,7 +23,8 @@ metric of every resample is a matrix product and the AUC a weighted Mann-Whitney
 statistic: no Python loop runs over resamples. Resamples that hold only one outcome class
 have no AUC, sensitivity or specificity: they are dropped for every metric and their
 number is reported (``n_degenerate``); a PPV (NPV) with no predicted poor (good)
-participant in a resample is left out of that metric's interval only.
+participant in a resample is left out of that metric's interval only, and so is a
+calibration fit that does not converge in a resample (complete separation).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+
+from .calibration import brier_scores, calibration_intercepts, calibration_slopes
 
 __all__ = [
     "METRIC_NAMES",
@@ -44,8 +47,10 @@ __all__ = [
     "classification_metrics",
 ]
 
-#: The metrics reported for every model, in table order.
-METRIC_NAMES = ("accuracy", "auc", "sensitivity", "specificity", "ppv", "npv")
+#: The metrics reported for every model, in table order: classification at the decision
+#: threshold, discrimination (AUC), then calibration (:mod:`bids_stroke.stats.calibration`).
+METRIC_NAMES = ("accuracy", "auc", "sensitivity", "specificity", "ppv", "npv", "brier", "calibration_intercept",
+                "calibration_slope")
 
 
 # ---------------------------------------------------------------------------------------
@@ -170,11 +175,14 @@ def _metrics_from_weights(y: np.ndarray, scores: np.ndarray, weights: np.ndarray
             "ppv": tp / (tp + fp),
             "npv": tn / (tn + fn),
         }
+    out["brier"] = np.stack([brier_scores(y, s, weights) for s in scores])
+    out["calibration_intercept"] = np.stack([calibration_intercepts(y, s, weights) for s in scores])
+    out["calibration_slope"] = np.stack([calibration_slopes(y, s, weights) for s in scores])
     return out
 
 
 def classification_metrics(y_true, y_score, *, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, AUC, sensitivity, specificity, PPV and NPV at one decision threshold.
+    """Accuracy, AUC, sensitivity, specificity, PPV, NPV at one decision threshold, and calibration.
 
     Parameters
     ----------
@@ -189,7 +197,7 @@ def classification_metrics(y_true, y_score, *, threshold: float = 0.5) -> dict[s
     -------
     dict of str to float
         Keys :data:`METRIC_NAMES`; a ratio with an empty denominator (e.g. PPV when no
-        one is predicted poor) is NaN.
+        one is predicted poor) is NaN, and so is a calibration fit that does not converge.
 
     Examples
     --------

@@ -4,7 +4,8 @@
 out-of-center predictions are known. It writes, in ``OUTPUT_DIR/group/``:
 
 - ``desc-loco_metrics.tsv``: one row per model: accuracy, AUC, sensitivity,
-  specificity, PPV, NPV at the decision threshold, each with its bootstrap 95 % CI;
+  specificity, PPV, NPV at the decision threshold, Brier score, calibration intercept and
+  slope, each with its bootstrap 95 % CI;
 - ``desc-comparisons_stats.tsv``: each model against the reference (DeLong, McNemar at
   matched specificity, baseline cut-offs in the feature's units);
 - ``desc-cohort_table.tsv``: characteristics per site with the tests comparing sites;
@@ -61,7 +62,16 @@ _METRIC_TEXT = {
     "specificity": "Fraction of good-outcome participants predicted good",
     "ppv": "Positive predictive value: fraction of participants predicted poor who had a poor outcome",
     "npv": "Negative predictive value: fraction of participants predicted good who had a good outcome",
+    "brier": "Brier score: mean squared difference between the probability and the outcome (0 is perfect)",
+    "calibration_intercept": "Calibration intercept (calibration-in-the-large): a of logit P(poor) = a + "
+                             "logit(probability); 0 is ideal, > 0 probabilities too low on average, < 0 too high",
+    "calibration_slope": "Calibration slope: b of logit P(poor) = a + b logit(probability); 1 is ideal, < 1 "
+                         "probabilities too extreme, > 1 too modest",
 }
+
+#: Units of each metric of :data:`METRIC_NAMES` (fraction unless listed).
+_METRIC_UNITS = {"brier": "squared probability (0-1)", "calibration_intercept": "log-odds",
+                 "calibration_slope": "ratio of log-odds"}
 
 
 def validate_predictions(predictions: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
@@ -176,12 +186,13 @@ def metrics_dictionary() -> dict[str, dict[str, Any]]:
                       "Units": "probability (0-1)"},
     }
     for name in METRIC_NAMES:
+        units = _METRIC_UNITS.get(name, "fraction (0-1)")
         out[name] = {"Description": f"{_METRIC_TEXT[name]}, on the merged leave-one-center-out predictions "
-                                    "(one per participant)", "Units": "fraction (0-1)"}
+                                    "(one per participant)", "Units": units}
         out[f"{name}_ci_low"] = {"Description": f"Lower bound of the percentile bootstrap 95 % CI of {name}",
-                                 "Units": "fraction (0-1)"}
+                                 "Units": units}
         out[f"{name}_ci_high"] = {"Description": f"Upper bound of the percentile bootstrap 95 % CI of {name}",
-                                  "Units": "fraction (0-1)"}
+                                  "Units": units}
     out["n_bootstrap"] = {"Description": "Bootstrap resamples of the merged vector drawn (0: no CIs)",
                           "Units": "resamples"}
     out["n_bootstrap_degenerate"] = {"Description": "Resamples holding only one outcome class, left out of "
