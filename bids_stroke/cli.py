@@ -18,6 +18,7 @@ from pathlib import Path
 from bids_stroke import __version__
 from bids_stroke.config import (
     ANALYSIS_LEVELS,
+    DEFAULT_CLINICAL_COLUMNS,
     LESION_SOURCES,
     NIPYPE_PLUGINS,
     SIZE_BRANCHES,
@@ -263,12 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "deviation from the paper; default: %(default)s)")
     group.add_argument(*_flags("clinical-columns"), nargs="+", default=_default("clinical_columns"),
                        metavar="COLUMN",
-                       help="numeric participants.tsv columns (e.g. age nihss) to fuse with the "
-                       "ensemble: adds the models ensemble+clinical (a logistic regression on the "
-                       "ensemble's logit and these columns, fitted on each fold's training sites "
-                       "only) and volume+clinical (log lesion volume and these columns), compared "
-                       "by DeLong; the bundle keeps the fusion for participant --model "
-                       "(default: no fusion)")
+                       help="numeric participants.tsv columns of the clinical models, each trained "
+                       "and evaluated leave-one-center-out and compared with the ensemble by DeLong: "
+                       "lr_clinical (a logistic regression on these columns), volume+clinical (log "
+                       "lesion volume and these columns) and ensemble+clinical (the ensemble's logit "
+                       "and these columns, fitted on each fold's training sites only; the bundle "
+                       "keeps it for participant --model). 'none': no clinical model (default: "
+                       + " ".join(DEFAULT_CLINICAL_COLUMNS) + " where participants.tsv has them, "
+                       "else the clinical models are skipped with a note)")
     group.add_argument(*_flags("train-precision"), choices=TRAIN_PRECISIONS, default=_default("train_precision"),
                        help="compute precision of network levels 2-5 during training; the weights "
                        "and the saved models stay float32. auto: bfloat16 on CPUs with AMX and "
@@ -284,6 +287,24 @@ def build_parser() -> argparse.ArgumentParser:
     other.add_argument("-v", "--verbose", action="count", default=_default("verbose"),
                        help="more log output (-vv: even more)")
     return parser
+
+
+def _clinical_columns(values: Sequence[str] | None) -> list[str] | None:
+    """``--clinical-columns``: None (the default columns where present), [] for 'none', else the columns.
+
+    Raises
+    ------
+    UsageError
+        'none' given together with column names.
+    """
+    if values is None:
+        return None
+    columns = list(dict.fromkeys(values))
+    if "none" in columns:
+        if len(columns) > 1:
+            raise UsageError(f"--clinical-columns: 'none' cannot be combined with columns. Got {' '.join(values)}.")
+        return []
+    return columns
 
 
 def config_from_args(opts: argparse.Namespace) -> Config:
@@ -345,7 +366,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         learning_rate=opts.learning_rate,
         variants=list(dict.fromkeys(opts.variants)),
         size_branch=opts.size_branch,
-        clinical_columns=list(dict.fromkeys(opts.clinical_columns)),
+        clinical_columns=_clinical_columns(opts.clinical_columns),
         train_precision=opts.train_precision,
         bootstrap=opts.bootstrap,
         verbose=opts.verbose,

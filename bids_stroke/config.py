@@ -52,6 +52,9 @@ PAPER_PATIENCE = 30
 #: The paper's Adam learning rate.
 PAPER_LEARNING_RATE = 1e-4
 
+#: participants.tsv columns of the clinical models by default (used where present).
+DEFAULT_CLINICAL_COLUMNS = ("age", "nihss")
+
 
 def training_protocol(variants, max_epochs: int, patience: int, learning_rate: float = PAPER_LEARNING_RATE,
                       size_branch: str = "none") -> dict:
@@ -188,10 +191,12 @@ class Config:
         Adam's learning rate (:data:`PAPER_LEARNING_RATE`).
     size_branch : {"none", "mean"}, default="none"
         Head of every variant (:data:`SIZE_BRANCHES`, :func:`bids_stroke.model.variants.build_variant`).
-    clinical_columns : list of str, default=[]
-        participants.tsv columns (e.g. ``age nihss``) fused with the ensemble's logit into
-        the ``ensemble+clinical`` model and compared with ``volume+clinical``
-        (:mod:`bids_stroke.stats.fusion`); empty: no fusion.
+    clinical_columns : list of str or None, default=None
+        participants.tsv columns of the clinical models (:mod:`bids_stroke.stats.fusion`):
+        ``lr_clinical`` (a logistic regression on them), ``volume+clinical`` (with the log
+        lesion volume) and ``ensemble+clinical`` (with the ensemble's logit). None:
+        :data:`DEFAULT_CLINICAL_COLUMNS` where participants.tsv has them (else the models
+        are skipped, with a note); an empty list: no clinical model.
     train_precision : {"auto", "float32", "bfloat16"}, default="auto"
         Compute precision of levels 2–5 of the network during training
         (:mod:`bids_stroke.train.precision`); ``auto`` = bfloat16 where the hardware
@@ -235,7 +240,7 @@ class Config:
     learning_rate: float = PAPER_LEARNING_RATE
     variants: list[str] = field(default_factory=lambda: list(VARIANT_NAMES))
     size_branch: str = "none"
-    clinical_columns: list[str] = field(default_factory=list)
+    clinical_columns: list[str] | None = None
     train_precision: str = "auto"
     bootstrap: int = 10000
     verbose: int = 0

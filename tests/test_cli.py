@@ -21,7 +21,7 @@ from bids_factory import make_dataset
 from bids_stroke import __version__
 from bids_stroke.cli import build_parser, config_from_args, main
 from bids_stroke.config import VARIANT_NAMES, Config
-from bids_stroke.errors import ExitCode
+from bids_stroke.errors import ExitCode, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,13 @@ def test_defaults_follow_the_interface(dataset, tmp_path):
     assert default.variants == list(VARIANT_NAMES) and len(set(VARIANT_NAMES)) == 8
     assert default.nipype_plugin == "MultiProc" and default.random_seed == 0
     assert default.lesion_source == "given-or-auto"
-    assert (default.learning_rate, default.size_branch, default.clinical_columns) == (1e-4, "none", [])
+    assert (default.learning_rate, default.size_branch, default.clinical_columns) == (1e-4, "none", None)
+    # 'none' turns the clinical models off; mixed with columns it is a usage error
+    none = config_from_args(build_parser().parse_args([str(dataset), str(out), "group", "--clinical-columns", "none"]))
+    assert none.clinical_columns == []
+    with pytest.raises(UsageError, match="'none' cannot be combined"):
+        config_from_args(build_parser().parse_args([str(dataset), str(out), "group", "--clinical-columns", "none",
+                                                    "age"]))
     assert default.work_dir == Path("work").absolute()
     assert parsed.resolved_nprocs() >= 1 and 1 <= parsed.resolved_omp_nthreads() <= 8
 

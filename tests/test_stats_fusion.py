@@ -19,6 +19,7 @@ from bids_stroke.stats.fusion import (
     LogisticFusion,
     fit_final_fusion,
     inner_ensemble_probability,
+    loco_clinical,
     loco_clinical_fusion,
     loco_logistic,
     loco_volume_clinical,
@@ -367,5 +368,18 @@ def test_errors():
         loco_logistic(sparse, sparse, c["outcome"], c["folds"], feature_names=("a", "n"))
 
 
-def test_model_names():
-    assert MODEL_NAMES == ("ensemble+clinical", "volume+clinical")
+def test_clinical_baseline_fits_the_covariates_alone_out_of_center():
+    """lr_clinical: NIHSS (which drives the outcome) predicts out of center; the held-out
+    site's covariates never move its fold's coefficients."""
+    c = _cohort(n=400, seed=3)
+    x = np.column_stack([c["age"], c["nihss"]])
+    fit = loco_clinical(x, c["outcome"], c["folds"], covariate_names=["age", "nihss"])
+    assert fit.feature_names == ("age", "nihss") and "lr_clinical" in MODEL_NAMES
+    assert roc_auc_score(c["outcome"], fit.probability) > 0.65
+    assert all(model.coef_[1] > 0 for model in fit.fold_models.values())
+    scrambled = x.copy()
+    held = c["folds"] == "A"
+    scrambled[held] = np.random.default_rng(1).permutation(scrambled[held])
+    again = loco_clinical(scrambled, c["outcome"], c["folds"], covariate_names=["age", "nihss"])
+    np.testing.assert_array_equal(again.fold_models["A"].coef_, fit.fold_models["A"].coef_)
+    assert not np.allclose(again.probability[held], fit.probability[held])

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from bids_stroke.bids.naming import derivative_path
 from bids_stroke.errors import BadInputError
@@ -40,11 +40,11 @@ def _read(path):
     return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
 
 
-def test_writes_three_tables_with_dictionaries(tmp_path, group_inputs):
+def test_writes_four_tables_with_dictionaries(tmp_path, group_inputs):
     pred, parts, fitted = group_inputs
     paths = write_group_statistics(tmp_path, pred, parts, baselines=fitted, n_bootstrap=500, seed=1)
     for desc, suffix, key in [("loco", "metrics", "metrics"), ("comparisons", "stats", "comparisons"),
-                              ("cohort", "table", "cohort")]:
+                              ("cohort", "table", "cohort"), ("decision", "curve", "decision")]:
         assert paths[key] == derivative_path(tmp_path, None, datatype="group", desc=desc, suffix=suffix,
                                              extension=".tsv")
         table = _read(paths[key])
@@ -62,6 +62,25 @@ def test_writes_three_tables_with_dictionaries(tmp_path, group_inputs):
         sens = np.mean(pred.loc[pred.outcome == 1, model] >= 0.5)
         assert metrics.loc[model, "sensitivity"] == pytest.approx(sens)
     assert (metrics["threshold"] == 0.5).all() and (metrics["n_bootstrap"] == 500).all()
+    for model in models:
+        assert metrics.loc[model, "brier"] == pytest.approx(brier_score_loss(pred["outcome"], pred[model]))
+        for name in ("brier", "calibration_intercept", "calibration_slope"):
+            assert metrics.loc[model, f"{name}_ci_low"] <= metrics.loc[model, name] <= metrics.loc[model, f"{name}_ci_high"]
+    units = json.loads(paths["metrics_json"].read_text())
+    assert units["calibration_slope"]["Units"] != units["auc"]["Units"]
+
+    # the decision curve: every model on the participants with all probabilities
+    decision = _read(paths["decision"])
+    assert list(decision.columns) == ["threshold", "treat_all", "treat_none", *models]
+    complete = pred.dropna(subset=models)
+    assert decision["threshold"].tolist() == pytest.approx(np.arange(5, 96) / 100)
+    row = decision[np.isclose(decision["threshold"], 0.3)].iloc[0]
+    treated = complete["ensemble"] >= 0.3
+    tp = (treated & (complete["outcome"] == 1)).sum()
+    fp = (treated & (complete["outcome"] == 0)).sum()
+    assert row["ensemble"] == pytest.approx(tp / len(complete) - fp / len(complete) * 0.3 / 0.7)
+    assert f"on the {len(complete)} participants" in json.loads(paths["decision_json"].read_text())["ensemble"][
+        "Description"]
 
     comparisons = _read(paths["comparisons"]).set_index("model")
     assert list(comparisons.index) == [*VARIANTS, "lr_volume", "lr_aspects"]
@@ -102,3 +121,18 @@ def test_reference_model_must_exist(tmp_path, group_inputs):
     pred, parts, _ = group_inputs
     with pytest.raises(BadInputError, match="'reference_model' must be one of"):
         write_group_statistics(tmp_path, pred, parts, reference_model="best", n_bootstrap=10)
+
+
+def test_decision_curve_uses_the_participants_with_every_probability(tmp_path, group_inputs):
+    pred, parts, fitted = group_inputs
+    pred = pred.copy()
+    pred.loc[:9, "lr_aspects"] = np.nan  # ten participants without ASPECTS
+    paths = write_group_statistics(tmp_path, pred, parts, baselines=fitted, n_bootstrap=0)
+    decision = _read(paths["decision"])
+    complete = pred.iloc[10:]
+    y = complete["outcome"]
+    row = decision[np.isclose(decision["threshold"], 0.5)].iloc[0]
+    assert row["treat_all"] == pytest.approx(y.mean() - (1 - y.mean()))
+    treated = complete["lr_volume"] >= 0.5
+    assert row["lr_volume"] == pytest.approx(((treated & (y == 1)).sum() - (treated & (y == 0)).sum()) / len(y))
+    assert "on the 140 participants" in json.loads(paths["decision_json"].read_text())["treat_all"]["Description"]

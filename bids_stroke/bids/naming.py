@@ -45,7 +45,7 @@ PATH_PATTERNS = (
     + "_{suffix}{extension<.svg|.png>}",
     # group-level tables and maps
     "{datatype<group>}/" + _GROUP_ENTITIES
-    + "_{suffix<predictions|metrics|stats|table|attention|probseg|mask>}"
+    + "_{suffix<predictions|metrics|stats|table|curve|attention|probseg|mask>}"
     "{extension<.tsv|.json|.nii.gz|.svg|.png>}",
 )
 

@@ -24,7 +24,8 @@ __all__ = ["DPI", "MODEL_COLOURS", "save_png"]
 DPI = 100
 
 #: Colour of the ensemble and of the baselines in every plot.
-MODEL_COLOURS = {"ensemble": "#1f4e9c", "lr_volume": "#d95f02", "lr_aspects": "#1b9e77"}
+MODEL_COLOURS = {"ensemble": "#1f4e9c", "lr_volume": "#d95f02", "lr_aspects": "#1b9e77", "lr_clinical": "#7570b3",
+                 "volume+clinical": "#e7298a", "ensemble+clinical": "#66a61e"}
 
 
 def save_png(fig: Figure, out_file: str | os.PathLike) -> Path:

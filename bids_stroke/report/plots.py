@@ -1,4 +1,4 @@
-"""Statistical plots of the reports: the variants' probabilities, ROC and calibration curves.
+"""Statistical plots of the reports: the variants' probabilities, ROC, calibration and decision curves.
 
 Every function draws from a table already in memory (read from OUTPUT_DIR by the report
 pages), writes one PNG (:func:`bids_stroke.report.canvas.save_png`) and returns its path.
@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 
 from bids_stroke.report.canvas import MODEL_COLOURS, save_png  # noqa: E402
 
-__all__ = ["plot_calibration", "plot_roc", "plot_variant_probabilities"]
+__all__ = ["plot_calibration", "plot_decision_curve", "plot_roc", "plot_variant_probabilities"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -66,6 +66,12 @@ def plot_variant_probabilities(predictions: pd.DataFrame, out_file: str | os.Pat
 # ---------------------------------------------------------------------------------------
 # Group level
 # ---------------------------------------------------------------------------------------
+def _main_colour(model: str, index: int) -> str:
+    """The model's fixed colour, else the ``index``-th of matplotlib's cycle."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return MODEL_COLOURS.get(model, cycle[index % len(cycle)])
+
+
 def _roc(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.metrics import roc_curve
 
@@ -88,8 +94,8 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
     a vertical line drawn at its false-positive rate; each other model's point at the
     lowest threshold reaching that specificity
     (:func:`bids_stroke.stats.comparisons.threshold_for_specificity`) is marked on it.
-    Models other than the reference and the ``lr_*`` baselines (the variants) are drawn
-    as thin grey lines.
+    The CNN variants (:data:`bids_stroke.config.VARIANT_NAMES`) are drawn as thin grey
+    lines, every other model (ensemble, baselines, clinical models) in its colour.
 
     Parameters
     ----------
@@ -107,6 +113,7 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
     """
     from sklearn.metrics import roc_auc_score
 
+    from bids_stroke.config import VARIANT_NAMES
     from bids_stroke.stats.comparisons import threshold_for_specificity
 
     y_all = pd.to_numeric(predictions["outcome"], errors="coerce").to_numpy()
@@ -118,8 +125,7 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
         ok = np.isfinite(p) & np.isfinite(y_all)
         if ok.any() and np.unique(y_all[ok]).size == 2:
             _, ref_spec = _rates(y_all[ok], p[ok], threshold)
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    main_models = [m for m in models if m == reference or m.startswith("lr_")]
+    main_models = [m for m in models if m == reference or m not in VARIANT_NAMES]
     others = [m for m in models if m not in main_models]
     other_aucs = []
     for model in [*others, *main_models]:
@@ -137,7 +143,7 @@ def plot_roc(predictions: pd.DataFrame, out_file: str | os.PathLike, *, models: 
             ax.plot(fpr, tpr, color="0.6", lw=0.7, alpha=0.7,
                     label=None if len(other_aucs) > 1 else "variants")
             continue
-        colour = MODEL_COLOURS.get(model, cycle[main_models.index(model) % len(cycle)])
+        colour = _main_colour(model, main_models.index(model))
         ax.plot(fpr, tpr, color=colour, lw=2.0 if model == reference else 1.4, label=f"{model} (AUC {auc:.2f})")
         if ref_spec is not None:
             t = threshold if model == reference else threshold_for_specificity(y, p[ok], ref_spec)
@@ -166,6 +172,10 @@ def plot_calibration(predictions: pd.DataFrame, out_file: str | os.PathLike, *,
                      title: str | None = None) -> Path:
     """Reliability diagram: observed fraction of poor outcomes per bin of predicted probability.
 
+    The bins are quantiles of each model's probabilities
+    (:func:`sklearn.calibration.calibration_curve` with ``strategy="quantile"``), so that
+    each holds about the same number of participants.
+
     Parameters
     ----------
     predictions : pandas.DataFrame
@@ -173,38 +183,64 @@ def plot_calibration(predictions: pd.DataFrame, out_file: str | os.PathLike, *,
     out_file : path-like
         The PNG to write.
     models : sequence of str, default=("ensemble",)
+        Models drawn; a participant without a model's probability is left out of its curve.
     n_bins : int, default=10
-        Equal-width bins over [0, 1]; empty bins are skipped. Marker area ~ bin count.
+        Quantile bins per model (fewer where probabilities tie).
     title : str, default=None
     """
+    from sklearn.calibration import calibration_curve
+
     y_all = pd.to_numeric(predictions["outcome"], errors="coerce").to_numpy()
-    edges = np.linspace(0, 1, n_bins + 1)
     fig, ax = plt.subplots(figsize=(5.0, 5.0))
-    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1, label="perfect calibration")
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=1, label="ideal")
     for i, model in enumerate(models):
         if model not in predictions:
             continue
         p = pd.to_numeric(predictions[model], errors="coerce").to_numpy()
         ok = np.isfinite(p) & np.isfinite(y_all)
-        bins = np.clip(np.digitize(p[ok], edges[1:-1]), 0, n_bins - 1)
-        mean_p, frac, count = [], [], []
-        for b in range(n_bins):
-            sel = bins == b
-            if sel.any():
-                mean_p.append(p[ok][sel].mean())
-                frac.append(y_all[ok][sel].mean())
-                count.append(sel.sum())
-        colour = MODEL_COLOURS.get(model, cycle[i % len(cycle)])
-        ax.plot(mean_p, frac, "-", color=colour, lw=1.2, label=model)
-        ax.scatter(mean_p, frac, s=np.asarray(count, dtype=float) * 8 + 10, color=colour, edgecolor="black",
-                   linewidth=0.5, zorder=3)
+        if np.unique(y_all[ok]).size < 2:
+            continue
+        observed, mean_p = calibration_curve(y_all[ok].astype(int), p[ok], n_bins=n_bins, strategy="quantile")
+        ax.plot(mean_p, observed, "o-", color=_main_colour(model, i), lw=1.2, ms=4, label=model)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("Mean predicted probability of a poor outcome")
     ax.set_ylabel("Observed fraction with a poor outcome")
     ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(title or "Calibration (out-of-center predictions)", fontsize=9)
+    ax.set_title(title or f"Calibration ({n_bins} quantile bins, out-of-center predictions)", fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, out_file)
+
+
+def plot_decision_curve(curve: pd.DataFrame, out_file: str | os.PathLike, *, models: Sequence[str],
+                        title: str | None = None) -> Path:
+    """Decision curves: net benefit against threshold probability, with "treat all" and "treat none".
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        ``group/desc-decision_curve.tsv``: ``threshold``, ``treat_all``, ``treat_none`` and
+        one net-benefit column per model.
+    out_file : path-like
+        The PNG to write.
+    models : sequence of str
+        Model columns drawn (those absent from ``curve`` are skipped).
+    title : str, default=None
+    """
+    t = curve["threshold"].to_numpy(float)
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    ax.plot(t, curve["treat_all"], color="0.45", lw=1.0, ls="--", label="treat all")
+    ax.plot(t, curve["treat_none"], color="black", lw=1.0, label="treat none")
+    for i, model in enumerate(m for m in models if m in curve):
+        ax.plot(t, curve[model], color=_main_colour(model, i), lw=2.0 if model == "ensemble" else 1.4, label=model)
+    prevalence = float(curve["treat_all"].max()) if len(curve) else 0.0
+    ax.set_ylim(-0.05, max(0.05, prevalence * 1.1, float(np.nanmax(curve.drop(columns="threshold").to_numpy()))
+                           * 1.1))
+    ax.set_xlim(float(t.min()), float(t.max()))
+    ax.set_xlabel("Threshold probability of a poor outcome")
+    ax.set_ylabel("Net benefit")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title or "Decision curves (out-of-center predictions)", fontsize=9)
     fig.tight_layout()
     return save_png(fig, out_file)

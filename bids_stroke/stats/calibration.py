@@ -28,14 +28,22 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["brier_scores", "calibration_intercepts", "calibration_slopes", "logit"]
+__all__ = ["EPS", "brier_scores", "calibration_intercepts", "calibration_slopes", "logit"]
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before the logit.
 EPS = 1e-6
 
 
 def logit(p) -> np.ndarray:
-    """``log(p / (1 - p))`` of probabilities clipped to [:data:`EPS`, 1 - :data:`EPS`]."""
+    """``log(p / (1 - p))`` of probabilities clipped to [:data:`EPS`, 1 - :data:`EPS`]; NaN stays NaN.
+
+    Examples
+    --------
+    >>> logit([0.5, np.nan]).tolist()
+    [0.0, nan]
+    >>> bool(np.isclose(logit(1.0), np.log((1 - EPS) / EPS)))
+    True
+    """
     q = np.clip(np.asarray(p, dtype=float), EPS, 1.0 - EPS)
     return np.log(q) - np.log1p(-q)
 

@@ -50,6 +50,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .calibration import EPS
+from .calibration import logit as logit_clipped
+
 __all__ = [
     "EPS",
     "MODEL_NAMES",
@@ -57,32 +60,16 @@ __all__ = [
     "LogisticFusion",
     "fit_final_fusion",
     "inner_ensemble_probability",
+    "loco_clinical",
     "loco_clinical_fusion",
     "loco_logistic",
     "loco_volume_clinical",
     "logit_clipped",
 ]
 
-#: The fusion models' columns in the predictions table.
-MODEL_NAMES = ("ensemble+clinical", "volume+clinical")
-
-#: Probabilities are clipped to [EPS, 1 - EPS] before their logit.
-EPS = 1e-6
-
-
-def logit_clipped(p) -> np.ndarray:
-    """Logit of ``p`` clipped to ``[EPS, 1 - EPS]``; NaN stays NaN.
-
-    Examples
-    --------
-    >>> logit_clipped([0.5, np.nan]).tolist()
-    [0.0, nan]
-    >>> bool(np.isclose(logit_clipped(1.0), np.log((1 - EPS) / EPS)))
-    True
-    """
-    p = np.clip(np.asarray(p, dtype=float), EPS, 1.0 - EPS)
-    return np.log(p) - np.log1p(-p)
-
+#: The clinical models' columns in the predictions table: the baselines on the clinical
+#: covariates alone and with the log lesion volume, and the ensemble's fusion.
+MODEL_NAMES = ("lr_clinical", "volume+clinical", "ensemble+clinical")
 
 def inner_ensemble_probability(n: int, jobs: Iterable) -> np.ndarray:
     """Each participant's mean probability over the variants that held it out for validation.
@@ -536,6 +523,30 @@ def loco_volume_clinical(volume_ml, covariates, outcome, folds, *, covariate_nam
     features = np.column_stack([_log_volume(volume_ml, n), x])
     return loco_logistic(features, features, outcome, folds,
                          feature_names=("log1p_lesion_volume_ml", *names), **params)
+
+
+def loco_clinical(covariates, outcome, folds, *, covariate_names, **params) -> LocoFusion:
+    """The ``lr_clinical`` baseline: a logistic regression on the clinical covariates alone, LOCO.
+
+    Parameters
+    ----------
+    covariates : array-like of shape (n_samples, m)
+        The clinical covariates (e.g. age and NIHSS); NaN where missing.
+    outcome, folds
+        As :func:`loco_logistic`.
+    covariate_names : sequence of str
+        One name per covariate column.
+    **params
+        Passed to :class:`LogisticFusion`.
+
+    Returns
+    -------
+    LocoFusion
+        With ``feature_names == tuple(covariate_names)``; the same features train and test.
+    """
+    n = np.asarray(outcome).size
+    x, names = _covariates(covariates, covariate_names, n)
+    return loco_logistic(x, x, outcome, folds, feature_names=names, **params)
 
 
 def fit_final_fusion(inner_probability, covariates, outcome, *, covariate_names, **params) -> LogisticFusion:

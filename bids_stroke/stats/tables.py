@@ -9,6 +9,9 @@ out-of-center predictions are known. It writes, in ``OUTPUT_DIR/group/``:
 - ``desc-comparisons_stats.tsv``: each model against the reference (DeLong, McNemar at
   matched specificity, baseline cut-offs in the feature's units);
 - ``desc-cohort_table.tsv``: characteristics per site with the tests comparing sites;
+- ``desc-decision_curve.tsv``: the net benefit of every model, "treat all" and "treat
+  none" at threshold probabilities 0.05 ... 0.95 (:mod:`bids_stroke.stats.decision`), on
+  the participants with a probability of every model;
 
 and beside each a ``.json`` data dictionary (BIDS style: column -> ``Description`` and
 ``Units`` or ``Levels``). Paths come from :func:`bids_stroke.bids.naming.derivative_path`
@@ -40,12 +43,15 @@ from ..bids.writers import write_json, write_tsv
 from ..errors import BadInputError
 from .cohort import cohort_table
 from .comparisons import comparisons_table
+from .decision import DEFAULT_THRESHOLDS, decision_curve
 from .metrics import METRIC_NAMES, bootstrap_metrics
 
 __all__ = [
     "ID_COLUMNS",
     "cohort_dictionary",
     "comparisons_dictionary",
+    "decision_curve_dictionary",
+    "decision_curve_table",
     "loco_metrics_table",
     "metrics_dictionary",
     "validate_predictions",
@@ -167,6 +173,31 @@ def loco_metrics_table(predictions: pd.DataFrame, *, models: Sequence[str], thre
     return pd.DataFrame([rows[m] for m in models], columns=list(metrics_dictionary()))
 
 
+def decision_curve_table(predictions: pd.DataFrame, *, models: Sequence[str],
+                         thresholds=DEFAULT_THRESHOLDS) -> tuple[pd.DataFrame, int, int]:
+    """The decision curve of every model on the participants with all their probabilities.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        The predictions table (module docstring), validated.
+    models : sequence of str
+        Model columns.
+    thresholds : array-like, default=DEFAULT_THRESHOLDS
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        :func:`bids_stroke.stats.decision.decision_curve`.
+    n, n_poor : int
+        The participants it was computed on, and those with a poor outcome.
+    """
+    subset = predictions.dropna(subset=list(models))
+    y = subset["outcome"].to_numpy()
+    table = decision_curve(y, {m: subset[m].to_numpy(float) for m in models}, thresholds)
+    return table, len(subset), int(y.sum())
+
+
 # ---------------------------------------------------------------------------------------
 # Data dictionaries
 # ---------------------------------------------------------------------------------------
@@ -256,6 +287,25 @@ def comparisons_dictionary() -> dict[str, dict[str, Any]]:
     }
 
 
+def decision_curve_dictionary(models: Sequence[str], n: int, n_poor: int) -> dict[str, dict[str, Any]]:
+    """Data dictionary of ``desc-decision_curve.tsv``."""
+    on = (f"on the {n} participants with a probability of every model ({n_poor} with a poor outcome): "
+          "TP/n - FP/n * threshold / (1 - threshold)")
+    out: dict[str, dict[str, Any]] = {
+        "threshold": _prob("Threshold probability: participants whose probability of a poor outcome is >= it "
+                           "are treated as poor; its odds are the harm of a false positive relative to the "
+                           "benefit of a true positive"),
+        "treat_all": {"Description": f"Net benefit of treating every participant as poor, {on}",
+                      "Units": "net true positives per participant"},
+        "treat_none": {"Description": "Net benefit of treating no participant as poor (0)",
+                       "Units": "net true positives per participant"},
+    }
+    for model in models:
+        out[model] = {"Description": f"Net benefit of model {model}'s leave-one-center-out probabilities, {on}",
+                      "Units": "net true positives per participant"}
+    return out
+
+
 def cohort_dictionary(table: pd.DataFrame, group_column: str = "site") -> dict[str, dict[str, Any]]:
     """Data dictionary of ``desc-cohort_table.tsv`` for the sites present in ``table``."""
     out: dict[str, dict[str, Any]] = {
@@ -306,7 +356,7 @@ def write_group_statistics(
     cohort_numeric: Sequence[str] | None = None,
     cohort_categorical: Sequence[str] | None = None,
 ) -> dict[str, Path]:
-    """Compute and write the three group-level statistics tables and their dictionaries.
+    """Compute and write the four group-level statistics tables and their dictionaries.
 
     Parameters
     ----------
@@ -343,8 +393,9 @@ def write_group_statistics(
     Returns
     -------
     dict of str to pathlib.Path
-        ``metrics``, ``comparisons``, ``cohort`` (TSV files) and ``metrics_json``,
-        ``comparisons_json``, ``cohort_json`` (their data dictionaries).
+        ``metrics``, ``comparisons``, ``cohort``, ``decision`` (TSV files) and
+        ``metrics_json``, ``comparisons_json``, ``cohort_json``, ``decision_json`` (their data
+        dictionaries).
 
     Raises
     ------
@@ -388,11 +439,18 @@ def write_group_statistics(
     except ValueError as err:
         raise BadInputError(str(err)) from err
 
+    decision, n_decision, n_poor_decision = decision_curve_table(table, models=models)
+    if n_decision == 0 or n_poor_decision in (0, n_decision):
+        raise BadInputError(f"The participants with a probability of every model {models} must include both "
+                            "outcomes for the decision curve.")
+
     paths: dict[str, Path] = {}
     for key, (desc, suffix, frame, dictionary) in {
         "metrics": ("loco", "metrics", metrics, metrics_dictionary()),
         "comparisons": ("comparisons", "stats", comparisons, comparisons_dictionary()),
         "cohort": ("cohort", "table", cohort, cohort_dictionary(cohort)),
+        "decision": ("decision", "curve", decision, decision_curve_dictionary(models, n_decision,
+                                                                               n_poor_decision)),
     }.items():
         tsv = derivative_path(output_dir, None, datatype="group", desc=desc, suffix=suffix, extension=".tsv")
         sidecar = derivative_path(output_dir, None, datatype="group", desc=desc, suffix=suffix, extension=".json")

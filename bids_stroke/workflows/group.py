@@ -194,12 +194,15 @@ def run_group_level(config: Config) -> None:
 
     precision, reason = resolve_precision(config.train_precision)
     LOGGER.info("Training precision: %s.", reason)
-    clinical = None
-    if config.clinical_columns:
-        from bids_stroke.workflows.group_fusion import add_clinical_fusion, clinical_covariates
+    from bids_stroke.workflows.group_fusion import add_clinical_fusion, clinical_covariates, resolve_clinical_columns
 
-        covariates = clinical_covariates(table, config.clinical_columns, Path(config.bids_dir) / "participants.tsv")
-        clinical = {"columns": list(config.clinical_columns),
+    clinical = None
+    columns, clinical_note = resolve_clinical_columns(config, table, folds)
+    if clinical_note:
+        LOGGER.warning("%s", clinical_note)
+    if columns:
+        covariates = clinical_covariates(table, columns, Path(config.bids_dir) / "participants.tsv")
+        clinical = {"columns": columns,
                     "covariates": [[None if np.isnan(v) else float(v) for v in row] for row in covariates],
                     "outcomes": table["outcome"].astype(int).tolist()}
     workflow = init_group_wf(config=config, inputs=inputs, folds=folds, data=data, digest=digest,
@@ -220,10 +223,10 @@ def run_group_level(config: Config) -> None:
     )
     models = [*config.variants, "ensemble", *baselines]
     pairs = []
-    if config.clinical_columns:
-        predictions, fusions = add_clinical_fusion(config, table, covariates, folds, predictions)
+    if columns:
+        predictions, fusions = add_clinical_fusion(config, columns, table, covariates, folds, predictions)
         models += list(fusions)
-        pairs = [tuple(fusions)]
+        pairs = [("ensemble+clinical", "volume+clinical")]
     predictions["lesion_source"] = predictions["participant_id"].map(
         table.set_index("participant_id")["lesion_source"])
     loco = derivative_path(config.output_dir, None, datatype="group", desc="loco", suffix="predictions",

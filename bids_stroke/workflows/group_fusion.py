@@ -1,10 +1,17 @@
-"""Clinical fusion at the group level (``--clinical-columns``): the files around :mod:`bids_stroke.stats.fusion`.
+"""Clinical models at the group level (``--clinical-columns``): the files around :mod:`bids_stroke.stats.fusion`.
 
 Reads each training job's inner held-out predictions (its validation participants, in
 its ``done.json``) and the covariate columns of participants.tsv, and adds the models
-``ensemble+clinical`` and ``volume+clinical`` to the out-of-center predictions table. The
-final ensemble's fusion (fitted on the inner held-out predictions of the variants trained
-on everyone) is computed by :func:`final_fusion` for the bundle's manifest.
+``lr_clinical`` (the covariates alone), ``volume+clinical`` (with the log lesion volume)
+and ``ensemble+clinical`` (with the ensemble's logit) to the out-of-center predictions
+table. The final ensemble's fusion (fitted on the inner held-out predictions of the
+variants trained on everyone) is computed by :func:`final_fusion` for the bundle's
+manifest.
+
+By default the covariates are :data:`~bids_stroke.config.DEFAULT_CLINICAL_COLUMNS` (age
+and NIHSS) where participants.tsv has them, and the clinical models are skipped, with a
+note, where it does not (:func:`resolve_clinical_columns`); columns named with
+``--clinical-columns`` must be there (exit 65 otherwise).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import pandas as pd
 from bids_stroke.bids.naming import run_path
 from bids_stroke.errors import BadInputError, BidsStrokeError
 
-__all__ = ["add_clinical_fusion", "clinical_covariates", "final_fusion", "job_validation"]
+__all__ = ["add_clinical_fusion", "clinical_covariates", "final_fusion", "job_validation", "resolve_clinical_columns"]
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -49,6 +56,63 @@ def clinical_covariates(table: pd.DataFrame, columns, tsv) -> np.ndarray:
     return values
 
 
+def resolve_clinical_columns(config, table: pd.DataFrame, folds) -> tuple[list[str], str | None]:
+    """The covariate columns of the clinical models, or none with the reason.
+
+    Parameters
+    ----------
+    config : bids_stroke.config.Config
+        ``clinical_columns``: None (default: age and NIHSS where usable), [] (none) or
+        the columns named by the user.
+    table : pandas.DataFrame
+        The group inputs (participants.tsv columns included).
+    folds : list of bids_stroke.train.folds.Fold
+
+    Returns
+    -------
+    columns : list of str
+        Empty when no clinical model is fitted.
+    note : str or None
+        Why the clinical models are skipped (None when they are not).
+
+    Raises
+    ------
+    BadInputError
+        (exit 65) columns named by the user are absent or not numeric
+        (:func:`clinical_covariates`); with the default columns these skip the models.
+    """
+    from bids_stroke.config import DEFAULT_CLINICAL_COLUMNS
+    from bids_stroke.stats.fusion import MODEL_NAMES
+
+    tsv = Path(config.bids_dir) / "participants.tsv"
+    skipped = f"the clinical models ({', '.join(MODEL_NAMES)}) are skipped"
+    if config.clinical_columns is not None:
+        columns = list(config.clinical_columns)
+        if not columns:
+            return [], f"--clinical-columns none: {skipped}."
+        clinical_covariates(table, columns, tsv)
+        return columns, None
+    columns = list(DEFAULT_CLINICAL_COLUMNS)
+    absent = [column for column in columns if column not in table.columns]
+    if absent:
+        return [], (f"{tsv} has no column {', '.join(absent)}: {skipped} (name other columns with "
+                    "--clinical-columns).")
+    try:
+        covariates = clinical_covariates(table, columns, tsv)
+    except BadInputError as err:
+        return [], f"{err} As default columns, {skipped}."
+    complete = np.isfinite(covariates).all(axis=1)
+    outcome = table["outcome"].to_numpy()
+    for fold in folds:
+        train = np.zeros(len(table), dtype=bool)
+        train[fold.trainval_index] = True
+        train &= complete
+        if train.sum() < len(columns) + 3 or np.unique(outcome[train]).size < 2:
+            return [], (f"{tsv}: too few participants with {', '.join(columns)} to train fold {fold.name} "
+                        f"({int(train.sum())}): {skipped}.")
+    return columns, None
+
+
 def job_validation(done: Path) -> tuple[np.ndarray, np.ndarray]:
     """A training job's validation positions and its probabilities for them.
 
@@ -73,13 +137,16 @@ def _inner_probability(n: int, done_files) -> np.ndarray:
     return inner_ensemble_probability(n, [job_validation(Path(done)) for done in done_files])
 
 
-def add_clinical_fusion(config, table: pd.DataFrame, covariates: np.ndarray, folds, predictions: pd.DataFrame):
-    """Add ``ensemble+clinical`` and ``volume+clinical`` to the predictions table.
+def add_clinical_fusion(config, columns, table: pd.DataFrame, covariates: np.ndarray, folds,
+                        predictions: pd.DataFrame):
+    """Add ``lr_clinical``, ``volume+clinical`` and ``ensemble+clinical`` to the predictions table.
 
     Parameters
     ----------
     config : bids_stroke.config.Config
-        ``clinical_columns``, ``variants``, ``output_dir``, ``bids_dir``.
+        ``variants``, ``output_dir``, ``bids_dir``.
+    columns : sequence of str
+        The covariates' participants.tsv columns (:func:`resolve_clinical_columns`).
     table : pandas.DataFrame
         The group inputs, in the order of the cohort arrays the jobs were trained on.
     covariates : ndarray, shape (n, k)
@@ -92,7 +159,7 @@ def add_clinical_fusion(config, table: pd.DataFrame, covariates: np.ndarray, fol
     Returns
     -------
     predictions : pandas.DataFrame
-        A copy with the two new columns (NaN for participants missing a covariate).
+        A copy with the three new columns (NaN for participants missing a covariate).
     fits : dict of str to bids_stroke.stats.fusion.LocoFusion
 
     Raises
@@ -102,10 +169,10 @@ def add_clinical_fusion(config, table: pd.DataFrame, covariates: np.ndarray, fol
         participants with every covariate (and an inner held-out prediction), or only one
         outcome among them.
     """
-    from bids_stroke.stats.fusion import loco_clinical_fusion, loco_volume_clinical
+    from bids_stroke.stats.fusion import loco_clinical, loco_clinical_fusion, loco_volume_clinical
     from bids_stroke.workflows.group import _safe
 
-    columns = list(config.clinical_columns)
+    columns = list(columns)
     tsv = Path(config.bids_dir) / "participants.tsv"
     order = pd.Index(table["participant_id"]).get_indexer(predictions["participant_id"])
     inner = {
@@ -119,10 +186,11 @@ def add_clinical_fusion(config, table: pd.DataFrame, covariates: np.ndarray, fol
     x = covariates[order]
     try:
         fits = {
-            "ensemble+clinical": loco_clinical_fusion(predictions["ensemble"].to_numpy(float), inner, x, outcome,
-                                                      fold_labels, covariate_names=columns),
+            "lr_clinical": loco_clinical(x, outcome, fold_labels, covariate_names=columns),
             "volume+clinical": loco_volume_clinical(table["lesion_volume_ml"].to_numpy(float)[order], x, outcome,
                                                     fold_labels, covariate_names=columns),
+            "ensemble+clinical": loco_clinical_fusion(predictions["ensemble"].to_numpy(float), inner, x, outcome,
+                                                      fold_labels, covariate_names=columns),
         }
     except ValueError as err:
         raise BadInputError(f"{tsv}: too few participants with {', '.join(columns)} for --clinical-columns: "
