@@ -13,15 +13,17 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from bids_stroke.cli import main
-from bids_stroke.errors import ExitCode
+from bids_stroke.errors import BadInputError, ExitCode
 from bids_stroke.simulate import simulate_cohort
 
 VARIANTS = ("f8-g1.5", "f8-g1.5-bn")
+#: The clinical models come by default: the simulator's participants.tsv has age and NIHSS.
 GROUP_OPTIONS = ["--variants", *VARIANTS, "--max-epochs", "2", "--patience", "2", "--bootstrap", "200",
-                 "--nprocs", "2", "--random-seed", "7", "--clinical-columns", "age", "nihss"]
-FUSIONS = ("ensemble+clinical", "volume+clinical")
+                 "--nprocs", "2", "--random-seed", "7"]
+FUSIONS = ("lr_clinical", "volume+clinical", "ensemble+clinical")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,8 @@ def test_group_run_writes_every_output(group_run):
     assert (pred["fold"] == pred["site"]).all()
     assert (pred["ensemble"] - pred[list(VARIANTS)].mean(axis=1)).abs().max() < 1e-5
     assert set(pred["lesion_source"]) == {"given"}  # given masks win over the automatic ones
-    for name in ("desc-loco_metrics.tsv", "desc-comparisons_stats.tsv", "desc-cohort_table.tsv"):
+    for name in ("desc-loco_metrics.tsv", "desc-comparisons_stats.tsv", "desc-cohort_table.tsv",
+                 "desc-decision_curve.tsv"):
         assert (out / "group" / name).is_file(), name
     metrics = pd.read_csv(out / "group" / "desc-loco_metrics.tsv", sep="\t")
     assert {"ensemble", "lr_volume", *VARIANTS} <= set(metrics.iloc[:, 0])
@@ -81,9 +84,28 @@ def test_group_run_writes_every_output(group_run):
     assert done["options"]["precision"] == manifest["extra"]["train_precision"]
 
 
+def test_model_card_is_built_from_the_group_tables(group_run):
+    """The bundle's model card (manifest and Markdown) holds the numbers of the group tables."""
+    out = group_run["out"]
+    manifest = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())
+    card = manifest["model_card"]
+    metrics = pd.read_csv(out / "group" / "desc-loco_metrics.tsv", sep="\t", na_values=["n/a"]).set_index("model")
+    assert [row["model"] for row in card["performance"]] == ["ensemble", "lr_volume", *FUSIONS]
+    for row in card["performance"]:
+        for key in ("auc", "auc_ci_low", "brier", "calibration_slope", "calibration_intercept_ci_high"):
+            want = metrics.loc[row["model"], key]
+            assert (row[key] is None and np.isnan(want)) or row[key] == want, (row["model"], key)
+    assert card["training_cohort"]["n"] == 24 and len(card["training_cohort"]["sites"]) == 3
+    assert card["clinical_models"] == {"columns": ["age", "nihss"], "note": None}
+    assert any("simulated" in item for item in card["limitations"])
+    markdown = (out / "models" / "ensemble" / "model_card.md").read_text()
+    assert card["summary"] in markdown and "| ensemble+clinical |" in markdown
+
+
 def test_clinical_fusion_is_a_model_of_its_own(group_run):
-    """--clinical-columns age nihss: ensemble+clinical and volume+clinical are LOCO models in
-    every table, compared with each other, and the final fusion is in the bundle."""
+    """The default clinical columns (age, NIHSS): lr_clinical, volume+clinical and
+    ensemble+clinical are LOCO models in every table, the last two compared with each other,
+    and the final fusion is in the bundle."""
     out = group_run["out"]
     pred = _predictions(out)
     covariates = pd.read_csv(group_run["bids"] / "participants.tsv", sep="\t").set_index("participant_id")
@@ -94,7 +116,8 @@ def test_clinical_fusion_is_a_model_of_its_own(group_run):
     metrics = pd.read_csv(out / "group" / "desc-loco_metrics.tsv", sep="\t")
     assert set(FUSIONS) <= set(metrics.iloc[:, 0])
     comparisons = pd.read_csv(out / "group" / "desc-comparisons_stats.tsv", sep="\t")
-    assert ((comparisons["reference"] == FUSIONS[0]) & (comparisons["model"] == FUSIONS[1])).sum() == 1
+    assert ((comparisons["reference"] == "ensemble+clinical") & (comparisons["model"] == "volume+clinical")).sum() == 1
+    assert ((comparisons["reference"] == "ensemble") & comparisons["model"].isin(FUSIONS)).sum() == 3
     # each job keeps its inner held-out (validation) predictions for the fusion of its fold
     for done_path in (out / "models" / "loco").glob("fold-*/*/done.json"):
         done = json.loads(done_path.read_text())
@@ -104,7 +127,7 @@ def test_clinical_fusion_is_a_model_of_its_own(group_run):
     assert fusion["feature_names"][1:] == ["age", "nihss"]
 
 
-def test_final_bundle_predicts_new_participants(group_run, tmp_path):
+def test_final_bundle_predicts_new_participants(group_run, tmp_path, capsys):
     bids, out = group_run["bids"], group_run["out"]
     new_out = tmp_path / "new"
     code = main([str(bids), str(new_out), "participant", "-w", str(group_run["work"]), "--participant-label", "001",
@@ -112,6 +135,12 @@ def test_final_bundle_predicts_new_participants(group_run, tmp_path):
     assert code == ExitCode.SUCCESS
     rows = pd.read_csv(new_out / "sub-001" / "dwi" / "sub-001_desc-ensemble_predictions.tsv", sep="\t")
     assert list(rows["model"]) == [*VARIANTS, "ensemble", "ensemble+clinical"]
+    # the model card's one-line summary: printed, in the predictions' sidecar and the report
+    summary = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())["model_card"]["summary"]
+    assert f"Model card: {summary}" in capsys.readouterr().err
+    sidecar = json.loads((new_out / "sub-001" / "dwi" / "sub-001_desc-ensemble_predictions.json").read_text())
+    assert sidecar["ModelCard"] == summary
+    assert str(escape(summary)) in (new_out / "sub-001.html").read_text()
     # the bundle's fusion applied to this participant's ensemble logit, age and NIHSS
     fusion = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())["extra"]["clinical_fusion"]
     covariates = pd.read_csv(bids / "participants.tsv", sep="\t").set_index("participant_id").loc["sub-001"]
@@ -125,18 +154,49 @@ def test_clinical_column_that_is_absent_or_not_numeric_is_refused(group_run, tmp
     bids, out = tmp_path / "bids", tmp_path / "out"
     shutil.copytree(group_run["bids"], bids, symlinks=True)
     shutil.copytree(group_run["out"], out, ignore=shutil.ignore_patterns("models", "group"))
-    options = [*GROUP_OPTIONS[:-2], "height"]
+    options = [*GROUP_OPTIONS, "--clinical-columns", "age", "height"]
     code = main([str(bids), str(out), "group", "-w", str(tmp_path / "w"), *options])
     assert code == ExitCode.BAD_INPUT
     assert "participants.tsv: no column 'height' for --clinical-columns" in capsys.readouterr().err
     table = pd.read_csv(bids / "participants.tsv", sep="\t", dtype=str)
     table.loc[2, "nihss"] = "severe"
     table.to_csv(bids / "participants.tsv", sep="\t", index=False)
-    code = main([str(bids), str(out), "group", "-w", str(tmp_path / "w"), *GROUP_OPTIONS])
+    code = main([str(bids), str(out), "group", "-w", str(tmp_path / "w"), *GROUP_OPTIONS,
+                 "--clinical-columns", "age", "nihss"])
     assert code == ExitCode.BAD_INPUT
     assert not (out / "models").exists()  # refused before any training
     err = capsys.readouterr().err
     assert "must hold numbers for --clinical-columns" in err and "'severe'" in err and "Traceback" not in err
+
+
+def _resolve(table, clinical_columns, tmp_path):
+    from types import SimpleNamespace
+
+    from bids_stroke.train.folds import loco_folds
+    from bids_stroke.workflows.group_fusion import resolve_clinical_columns
+
+    config = SimpleNamespace(clinical_columns=clinical_columns, bids_dir=tmp_path)
+    return resolve_clinical_columns(config, table, loco_folds(table["site"].to_numpy(str)))
+
+
+def test_default_clinical_columns_are_skipped_with_a_note_when_unusable(tmp_path):
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"participant_id": [f"sub-{i:02d}" for i in range(30)], "site": list("ABC") * 10,
+                          "outcome": [0, 1] * 15, "age": rng.normal(70, 9, 30), "nihss": rng.integers(0, 20, 30)})
+    assert _resolve(table, None, tmp_path) == (["age", "nihss"], None)
+    columns, note = _resolve(table.drop(columns="nihss"), None, tmp_path)
+    assert columns == [] and "no column nihss" in note and "lr_clinical" in note
+    text = table.astype({"nihss": object})
+    text.loc[3, "nihss"] = "severe"
+    columns, note = _resolve(text, None, tmp_path)
+    assert columns == [] and "'severe'" in note
+    sparse = table.copy()
+    sparse.loc[sparse["site"] != "A", "age"] = np.nan  # fold A trains on B and C: no age there
+    columns, note = _resolve(sparse, None, tmp_path)
+    assert columns == [] and "to train fold A" in note
+    assert _resolve(table, [], tmp_path)[0] == [] and "none" in _resolve(table, [], tmp_path)[1]
+    with pytest.raises(BadInputError, match="no column 'height'"):
+        _resolve(table, ["height"], tmp_path)
 
 
 def test_killed_run_resumes_with_the_same_predictions(group_run, tmp_path):
@@ -221,6 +281,13 @@ def test_group_level_runs_on_a_cohort_without_lesion_masks(group_run, tmp_path):
         assert measures["LesionSource"] == "auto" and measures["LesionVolume"] is not None
         assert (out / sub / "dwi" / f"{sub}_label-lesion_desc-auto_mask.nii.gz").is_file()
     assert "24 automatic lesion masks" in (out / "group.html").read_text()
+    # one variant leaves too few inner held-out predictions for ensemble+clinical: with the
+    # default clinical columns it is skipped with a note, the other clinical models stay
+    assert pred["lr_clinical"].notna().any() and "ensemble+clinical" not in pred
+    note = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())["model_card"]["clinical_models"]
+    assert note["note"].startswith("ensemble+clinical is skipped")
+    assert str(escape(note["note"])) in (out / "group.html").read_text()
+    assert "clinical_fusion" not in json.loads((out / "models" / "ensemble" / "manifest.json").read_text())["extra"]
     assert "automatic lesion mask (trace + ADC)" in (out / f"{pred['participant_id'][0]}.html").read_text()
 
 

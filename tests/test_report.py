@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import pkgutil
 import shutil
 import subprocess
@@ -14,12 +15,15 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
-from bids_stroke.bids.naming import derivative_path, report_path, run_path
+from bids_stroke.bids.naming import derivative_path, report_path, run_path, sidecar_path
 from bids_stroke.bids.writers import write_json, write_nifti, write_tsv
+from bids_stroke.interfaces.model import predictions_metadata
 from bids_stroke.maps import write_group_maps
-from bids_stroke.model.spec import MODEL_GRID
+from bids_stroke.model.spec import MANIFEST, MODEL_GRID
 from bids_stroke.report import citation, figures, write_group_report, write_participant_report, write_reports
+from bids_stroke.report.model_card import build_model_card, write_model_card
 from bids_stroke.stats.tables import write_group_statistics
 
 SPACE = "MNI152NLin2009cSym"
@@ -31,6 +35,8 @@ NATIVE_SHAPE = (48, 56, 20)
 MODEL_AFFINE = np.array([[1.75, 0, 0, -80], [0, 2.1, 0, -100], [0, 0, 4.5, -36], [0, 0, 0, 1]])
 VARIANTS = ("f8-g1.5", "f8-g1.5-bn", "f8-g2", "f8-g2-bn", "f16-g1.5", "f16-g1.5-bn", "f16-g2", "f16-g2-bn")
 #: label -> (lesion side, outcome, ensemble probability, with a model)
+#: The model card summary of the participants' predictions sidecars.
+CARD_SUMMARY = "bids-stroke ensemble of 2 variants trained on 16 participants"
 SUBJECTS = {"01": ("left", 1, 0.81, True), "02": ("left", 0, 0.22, True), "03": ("right", 1, 0.31, True),
             "04": ("right", 0, 0.64, True), "05": ("left", 1, None, False)}
 
@@ -85,7 +91,9 @@ def _build_output_dir(out: Path, rng, *, group: bool = True) -> Path:
             table = pd.DataFrame({"model": [*VARIANTS, "ensemble"],
                                   "probability_poor": [*p, p.mean()], "threshold": 0.5})
             table["prediction"] = (table.probability_poor >= 0.5).astype(int)
-            write_tsv(derivative_path(out, ents, desc="ensemble", suffix="predictions", extension=".tsv"), table)
+            predictions_tsv = derivative_path(out, ents, desc="ensemble", suffix="predictions", extension=".tsv")
+            write_tsv(predictions_tsv, table)
+            write_json(sidecar_path(predictions_tsv), predictions_metadata("models/ensemble", CARD_SUMMARY))
             for k, scale in enumerate(("a1", "a2", "a3")):
                 x, y, z = _world(TPL_AFFINE, TPL_SHAPE)
                 att = np.exp(-((x - cx) ** 2 + (y + 5) ** 2 + (z - 10 - 10 * k) ** 2) / (2 * (12 + 6 * k) ** 2))
@@ -113,8 +121,17 @@ def _build_output_dir(out: Path, rng, *, group: bool = True) -> Path:
               predictions)
     participants = pd.DataFrame({"participant_id": predictions.participant_id,
                                  "age": rng.normal(70, 10, n).round(), "sex": ["F", "M"] * (n // 2)})
-    write_group_statistics(out, predictions, participants, n_bootstrap=100, cohort_numeric=["age"],
-                           cohort_categorical=["sex", "outcome"])
+    paths = write_group_statistics(out, predictions, participants, n_bootstrap=100, cohort_numeric=["age"],
+                                   cohort_categorical=["sex", "outcome"])
+    bundle = run_path(out, "ensemble")
+    bundle.mkdir(parents=True)
+    manifest = {"variants": [{"name": v} for v in VARIANTS[:2]], "threshold": 0.5, "seed": 0}
+    write_json(bundle / MANIFEST, manifest)
+    card = build_model_card(manifest, *(pd.read_csv(paths[k], sep="\t", na_values=["n/a"]) for k in
+                                        ("metrics", "comparisons")),
+                            predictions.assign(lesion_volume_ml=rng.gamma(2, 10, n)), outcome_column="mrs",
+                            poor_threshold=3, clinical_note="participants.tsv has no column nihss: skipped")
+    write_model_card(bundle, card)
     return out
 
 
@@ -176,6 +193,18 @@ def test_group_report_content(output_dir):
                   "desc-loco_predictions.tsv", f"space-{SPACE}_res-2_desc-attention_stats.tsv"):
         assert f"group/{table}" in refs
     assert "group/desc-roc_metrics.png" in refs and "group/desc-calibration_predictions.png" in refs
+    assert "group/desc-decision_curve.png" in refs and "group/desc-decision_curve.tsv" in refs
+    assert "models/ensemble/model_card.md" in refs
+    assert "cal. slope" in text and "Brier" in text
+    # the model card's summary, limitations and the skipped clinical models
+    card = json.loads((run_path(output_dir, "ensemble") / MANIFEST).read_text())["model_card"]
+    assert escape(card["summary"]) in text and "has no column nihss: skipped" in text
+    assert all(escape(item) in text for item in card["limitations"])
+    # the cohort table reads with one column per site, rounded; the TSV keeps full precision
+    cohort = pd.read_csv(output_dir / "group" / "desc-cohort_table.tsv", sep="\t")
+    assert "<th>A</th>" in text and "<th>B</th>" in text and "site_A" not in text
+    p = float(cohort.loc[cohort["characteristic"] == "age", "p_value"].iloc[0])
+    assert len(repr(p)) > 6 and (f"<td>{p:.3f}</td>" in text or "<td>&lt; 0.001</td>" in text)
     assert f"group/space-{SPACE}_res-2_hemi-L_desc-TP_attention.png" in refs
     assert "No participant in this group." in text
     assert "Moulton" in text and "Jetley" in text and "DeLong" in text
@@ -188,6 +217,7 @@ def test_group_report_content(output_dir):
 def test_participant_reports_degrade_without_model(output_dir):
     with_model = (output_dir / "sub-01.html").read_text()
     assert "Probability of a poor outcome" in with_model and "sub-01_space-" in with_model
+    assert CARD_SUMMARY in with_model
     assert "sub-01/figures/sub-01_desc-ensemble_predictions.png" in with_model
     assert f"sub-01/figures/sub-01_space-{SPACE}_desc-overlay_attention.png" in with_model
     without = (output_dir / "sub-05.html").read_text()

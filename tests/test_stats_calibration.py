@@ -99,3 +99,16 @@ def test_a_perfect_model_gains_the_prevalence_at_every_threshold():
 def test_thresholds_outside_the_open_unit_interval_are_refused(thresholds):
     with pytest.raises(ValueError, match="thresholds"):
         net_benefit([0, 1], [0.2, 0.8], thresholds)
+
+
+def test_slope_of_very_extreme_probabilities_matches_statsmodels():
+    """Logits spanning ±10 and more: the fit still converges, to statsmodels' estimate."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 200)
+    p = _sigmoid(6 * ((2 * y - 1) * 0.4 + rng.normal(0, 1, 200)))
+    want = sm.GLM(y, sm.add_constant(logit(p)), family=sm.families.Binomial()).fit().params[1]
+    assert calibration_slopes(y, p)[0] == pytest.approx(want, rel=1e-6)
+    counts = bootstrap_resample_counts(200, 200, np.random.default_rng(0))
+    assert np.isfinite(calibration_slopes(y, p, counts)).all()

@@ -81,3 +81,17 @@ def attention_metadata(scale: str, variants: list[str], bundle: str) -> dict:
         "ModelBundle": str(bundle),
         "SumOnModelGrid": 1.0,
     }
+
+
+def predictions_metadata(bundle: str, card: str | None) -> dict:
+    """Sidecar of ``desc-ensemble_predictions.tsv``: its columns, the bundle and its model card's summary."""
+    return {
+        "model": {"Description": "A variant of the ensemble, the ensemble (mean of the variants' probabilities) "
+                                 "or ensemble+clinical (the bundle's clinical fusion)"},
+        "probability_poor": {"Description": "Probability of a poor outcome", "Units": "probability (0-1)"},
+        "threshold": {"Description": "Decision threshold: predicted poor when probability_poor >= threshold",
+                      "Units": "probability (0-1)"},
+        "prediction": {"Description": "Predicted outcome", "Levels": {"0": "good", "1": "poor"}},
+        "ModelBundle": str(bundle),
+        "ModelCard": card or "none: the bundle has no model card",
+    }

@@ -27,6 +27,8 @@ from bids_stroke.config import PAPER_LEARNING_RATE, SIZE_BRANCHES, TRAIN_PRECISI
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
+LOGGER = logging.getLogger("bids_stroke")
+
 
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -227,8 +229,9 @@ class _MakeBundleInputSpec(BaseInterfaceInputSpec):
     cohort = traits.Dict(mandatory=True, desc="n, sites, prevalence")
     seed = traits.Int(mandatory=True)
     extra = traits.Dict(desc="training options for the manifest")
-    clinical = traits.Dict(desc="--clinical-columns: columns, covariates (per participant), outcomes; "
-                                "adds the final ensemble's clinical fusion to the manifest")
+    clinical = traits.Dict(desc="clinical columns, covariates (per participant), outcomes and required "
+                                "(False for the default columns: a fusion that cannot be fitted is left "
+                                "out); adds the final ensemble's clinical fusion to the manifest")
 
 
 class _MakeBundleOutputSpec(TraitedSpec):
@@ -251,10 +254,19 @@ class MakeBundle(SimpleInterface):
         if self.inputs.clinical:
             from bids_stroke.workflows.group_fusion import final_fusion
 
+            from bids_stroke.errors import BadInputError
+
             clinical = self.inputs.clinical
-            extra["clinical_fusion"] = final_fusion(
-                clinical["columns"], np.array(clinical["covariates"], dtype=float).reshape(-1, len(clinical["columns"])),
-                np.asarray(clinical["outcomes"]), [Path(path).parent / "done.json" for path in self.inputs.models])
+            try:
+                extra["clinical_fusion"] = final_fusion(
+                    clinical["columns"],
+                    np.array(clinical["covariates"], dtype=float).reshape(-1, len(clinical["columns"])),
+                    np.asarray(clinical["outcomes"]), [Path(path).parent / "done.json" for path in self.inputs.models])
+            except BadInputError as err:
+                if clinical.get("required", True):
+                    raise
+                # default columns: the bundle goes without a fusion, the group level says why
+                LOGGER.warning("No clinical fusion in the bundle: %s", err)
         manifest = save_bundle(models, self.inputs.out_dir, threshold=self.inputs.threshold,
                                cohort=self.inputs.cohort, seed=self.inputs.seed, extra=extra or None)
         self._results["manifest"] = str(manifest)

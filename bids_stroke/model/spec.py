@@ -1,13 +1,13 @@
 """What every part of bids-stroke knows about the model, without importing Keras.
 
-The model grid, the attention scales, the decision threshold and the name of a bundle's
-manifest are read by the preprocessing, the training, the maps and the reports; they are
+The model grid, the attention scales, the decision threshold and the names of a bundle's
+manifest and model card are read by the preprocessing, the training, the maps and the reports; they are
 written once, here.
 """
 
 from __future__ import annotations
 
-__all__ = ["DECISION_THRESHOLD", "INPUT_SHAPE", "MANIFEST", "MODEL_GRID", "SCALES"]
+__all__ = ["DECISION_THRESHOLD", "INPUT_SHAPE", "MANIFEST", "MODEL_CARD", "MODEL_GRID", "SCALES"]
 
 #: Shape (voxels) of the model grid: the cropped, resampled DWI the network reads.
 MODEL_GRID = (96, 96, 24)
@@ -23,3 +23,7 @@ DECISION_THRESHOLD = 0.5
 
 #: Name of the manifest inside a trained ensemble bundle (:mod:`bids_stroke.model.bundle`).
 MANIFEST = "manifest.json"
+
+#: Name of the model card beside it (:mod:`bids_stroke.report.model_card`); the same facts
+#: are the manifest's ``model_card`` entry.
+MODEL_CARD = "model_card.md"

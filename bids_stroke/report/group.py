@@ -1,9 +1,11 @@
 """The group report, ``OUTPUT_DIR/group.html``, figures in ``OUTPUT_DIR/group/``.
 
-Cross-validated performance (metrics, comparisons, ROC and calibration curves), the
-cohort table, the group attention and lesion-probability maps, links to the participant
+Cross-validated performance (metrics with calibration, comparisons, ROC, calibration and
+decision curves), the model card's summary and limitations, the cohort table (one column
+per site), the group attention and lesion-probability maps, links to the participant
 reports, and the methods boilerplate with its references (also written to
-``logs/CITATION.md``). Without group-level outputs the report says so.
+``logs/CITATION.md``). Numbers are rounded for reading; the TSV files keep full
+precision. Without group-level outputs the report says so.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from bids_stroke import __version__
 from bids_stroke.bids.naming import derivative_path, report_path, sidecar_path
 from bids_stroke.bids.writers import write_text
 from bids_stroke.maps import ALL_GROUP, CLASSIFICATION_GROUPS, HEMISPHERES, group_map_path, summary_path
-from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
+from bids_stroke.config import VARIANT_NAMES
+from bids_stroke.model.spec import DECISION_THRESHOLD, MANIFEST, MODEL_CARD, SCALES
 from bids_stroke.report.citation import cited, methods_text, trained_variants, write_citation
 from bids_stroke.report.common import (
     environment,
@@ -36,7 +39,7 @@ from bids_stroke.report.common import (
     template_images,
 )
 from bids_stroke.report.figures import plot_montage
-from bids_stroke.report.plots import plot_calibration, plot_roc
+from bids_stroke.report.plots import plot_calibration, plot_decision_curve, plot_roc
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
 __all__ = ["ID_COLUMNS", "write_group_report"]
@@ -44,7 +47,9 @@ __all__ = ["ID_COLUMNS", "write_group_report"]
 #: Columns of the LOCO predictions table that are not models.
 ID_COLUMNS = ("participant_id", "site", "fold", "outcome")
 
-_METRICS = ("accuracy", "auc", "sensitivity", "specificity", "ppv", "npv")
+#: How the metrics table's headers name the metrics of :data:`bids_stroke.stats.metrics.METRIC_NAMES`.
+_METRIC_HEADERS = {"auc": "AUC", "ppv": "PPV", "npv": "NPV", "brier": "Brier", "calibration_intercept": "cal. intercept",
+                   "calibration_slope": "cal. slope"}
 
 
 def _group_path(output_dir: Path, desc: str, suffix: str, extension: str) -> Path:
@@ -55,7 +60,9 @@ def _group_path(output_dir: Path, desc: str, suffix: str, extension: str) -> Pat
 # Tables
 # ---------------------------------------------------------------------------------------
 def _metrics_view(metrics: pd.DataFrame) -> dict[str, Any]:
-    columns = ["model", "n"] + [m for m in _METRICS if m in metrics]
+    from bids_stroke.stats.metrics import METRIC_NAMES
+
+    columns = ["model", "n"] + [m for m in METRIC_NAMES if m in metrics]
     rows = []
     for _, r in metrics.iterrows():
         row = [fmt(r["model"]), fmt(r.get("n"))]
@@ -66,7 +73,56 @@ def _metrics_view(metrics: pd.DataFrame) -> dict[str, Any]:
                 text += f" [{float(lo):.2f}–{float(hi):.2f}]"
             row.append(text)
         rows.append(row)
-    return {"columns": [c.upper() if c in ("auc", "ppv", "npv") else c for c in columns], "rows": rows}
+    return {"columns": [_METRIC_HEADERS.get(c, c) for c in columns], "rows": rows}
+
+
+def _p_text(value: Any) -> str:
+    p = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+    return "n/a" if pd.isna(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+#: How the cohort table's ``summary`` column reads in the report.
+_SUMMARY_TEXT = {"mean_sd": "mean ± SD", "median_iqr": "median [IQR]", "n_percent": "n (%)"}
+
+
+def _cohort_view(cohort: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+    """The cohort table for reading: a row per characteristic (and level), a column per site, p.
+
+    Returns the table and the significant post-hoc pairs as sentences.
+    """
+    sites = [c for c in cohort.columns if c.startswith("site_")]
+    main = cohort[cohort["comparison"].astype(str) == "all"]
+    rows = []
+    for _, r in main.iterrows():
+        level = r.get("level")
+        label = str(r["characteristic"])
+        header = pd.isna(level) or str(level) == "n/a"
+        if header:
+            label += f", {_SUMMARY_TEXT.get(str(r.get('summary')), str(r.get('summary')))}"
+        else:
+            label = f"  {label} = {level}"
+        # a categorical characteristic's first row holds its test only: its levels follow
+        values = [fmt(r.get(c)) if pd.notna(r.get(c)) or not header else "" for c in ["all", *sites]]
+        rows.append([label, *values, _p_text(r.get("p_value")) if pd.notna(r.get("test")) else ""])
+    posthoc = [f"{r['characteristic']}: {r['comparison']} (p adjusted {_p_text(r.get('p_adjusted'))}, {r['test']})"
+               for _, r in cohort[cohort["comparison"].astype(str) != "all"].iterrows()]
+    header = ["characteristic", "all", *(c[len("site_"):] for c in sites), "p"]
+    return {"columns": header, "rows": rows}, posthoc
+
+
+def _model_card(output_dir: Path, links: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The final ensemble's model card (summary, limitations, clinical models), linked."""
+    from bids_stroke.bids.naming import run_path
+
+    bundle = run_path(output_dir, "ensemble")
+    card = (read_json(bundle / MANIFEST) or {}).get("model_card")
+    if not isinstance(card, dict):
+        return None
+    if (bundle / MODEL_CARD).is_file():
+        links.append({"label": "Model card", "href": rel(output_dir, bundle / MODEL_CARD)})
+    clinical = card.get("clinical_models") or {}
+    return {"summary": card.get("summary"), "limitations": list(card.get("limitations") or []),
+            "clinical_note": clinical.get("note"), "intended_use": card.get("intended_use")}
 
 
 def _comparisons_view(comparisons: pd.DataFrame) -> dict[str, Any]:
@@ -83,6 +139,7 @@ def _read_group_tables(output_dir: Path, links: list[dict[str, str]]) -> dict[st
         "metrics": ("Metrics", _group_path(output_dir, "loco", "metrics", ".tsv")),
         "comparisons": ("Comparisons", _group_path(output_dir, "comparisons", "stats", ".tsv")),
         "cohort": ("Cohort table", _group_path(output_dir, "cohort", "table", ".tsv")),
+        "decision": ("Decision curve", _group_path(output_dir, "decision", "curve", ".tsv")),
     }
     frames = {}
     for key, (label, path) in files.items():
@@ -105,8 +162,8 @@ def _threshold(metrics: pd.DataFrame | None) -> float:
 # Figures
 # ---------------------------------------------------------------------------------------
 def _performance(output_dir: Path, predictions: pd.DataFrame | None, threshold: float,
-                 notes: list[str]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Cohort summary, ROC and calibration figures of the LOCO predictions."""
+                 notes: list[str], decision: pd.DataFrame | None = None) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Cohort summary, ROC, calibration and decision-curve figures of the LOCO predictions."""
     if predictions is None or not {"outcome", "participant_id"} <= set(predictions.columns):
         return {}, []
     models = [c for c in predictions.columns if c not in ID_COLUMNS]
@@ -119,17 +176,30 @@ def _performance(output_dir: Path, predictions: pd.DataFrame | None, threshold: 
     reference = "ensemble" if "ensemble" in models else models[0]
     roc = _group_path(output_dir, "roc", "metrics", ".png")
     plot_roc(predictions, roc, models=models, reference=reference, threshold=threshold)
+    main = [m for m in models if m not in VARIANT_NAMES]
     cal = _group_path(output_dir, "calibration", "predictions", ".png")
-    plot_calibration(predictions, cal, models=[m for m in (reference, "lr_volume", "lr_aspects") if m in models])
-    return summary, [
+    plot_calibration(predictions, cal, models=main)
+    figures = [
         {"title": "ROC curves", "src": rel(output_dir, roc),
          "caption": f"Out-of-center ROC curves of every model. Dots: operating points at the "
                     f"{reference}'s specificity (threshold {threshold:.2f}; dashed line); thin "
                     "lines: the individual variants."},
         {"title": "Calibration", "src": rel(output_dir, cal),
-         "caption": "Observed fraction of poor outcomes per bin of predicted probability (10 "
-                    "equal-width bins; marker area ~ participants in the bin)."},
+         "caption": "Observed fraction of poor outcomes against the mean predicted probability, in 10 "
+                    "quantile bins of each model's probabilities (equal numbers of participants); the "
+                    "dotted line is perfect calibration. Brier score, calibration intercept and slope "
+                    "with their CIs are in the metrics table."},
     ]
+    if decision is not None and {"threshold", "treat_all", "treat_none"} <= set(decision.columns):
+        dca = _group_path(output_dir, "decision", "curve", ".png")
+        plot_decision_curve(decision, dca, models=[m for m in main if m in decision])
+        figures.append({"title": "Decision curves", "src": rel(output_dir, dca),
+                        "caption": "Net benefit (true positives minus false positives weighted by the "
+                                   "threshold's odds, per participant) of using each model to flag a poor "
+                                   "outcome at threshold probabilities 0.05–0.95, against flagging everyone "
+                                   "(treat all) or no one (treat none); a model helps where its curve lies "
+                                   "above both."})
+    return summary, figures
 
 
 def _map_rows(output_dir: Path, space: str, hemi: str, group: str) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -210,13 +280,15 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
                      "cross-validated performance, statistics and group maps.")
     metrics, comparisons, cohort = frames["metrics"], frames["comparisons"], frames["cohort"]
     threshold = _threshold(metrics)
-    summary, figs = _performance(out, frames["predictions"], threshold, notes)
+    summary, figs = _performance(out, frames["predictions"], threshold, notes, frames["decision"])
+    cohort_view, posthoc = _cohort_view(cohort) if cohort is not None and "comparison" in cohort else (None, [])
     tables: dict[str, Any] = {
         "metrics": _metrics_view(metrics) if metrics is not None and "model" in metrics else None,
         "comparisons": _comparisons_view(comparisons) if comparisons is not None else None,
-        "cohort": table(cohort, 3) if cohort is not None else None,
+        "cohort": cohort_view,
         "attention": None,
     }
+    card = _model_card(out, links)
 
     space = group_space(out)
     maps: list[dict[str, Any]] = []
@@ -241,6 +313,6 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
         citations=cited(out),
         citation_file=rel(out, citation), threshold=threshold,
         lesion_sources=[(_SOURCE_NAMES[k], n) for k, n in sources.items()],
-        auto_masks=sources.get("auto", 0),
+        auto_masks=sources.get("auto", 0), card=card, posthoc=posthoc,
     )
     return write_text(report_path(out), html)

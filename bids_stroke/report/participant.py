@@ -22,6 +22,7 @@ from bids_stroke.bids.naming import (
     parse_derivative,
     participant_id,
     report_path,
+    sidecar_path,
     subject_label,
 )
 from bids_stroke.bids.writers import write_text
@@ -239,6 +240,9 @@ def _add_predictions(section: dict[str, Any], output_dir: Path, entities: dict[s
                                 "a trained ensemble (--model), so there are no predictions or attention maps.")
         return
     section["prediction"] = _prediction_rows(preds)
+    card = (read_json(sidecar_path(files["Predictions"])) or {}).get("ModelCard")
+    if section["prediction"] is not None and card:
+        section["prediction"].append(("Model (its card's summary)", str(card)))
     section["variants"] = table(preds)
     out = _figure_path(output_dir, entities, desc="ensemble", suffix="predictions")
     plot_variant_probabilities(preds, out, title=f"{section['title']}: probability of a poor outcome")

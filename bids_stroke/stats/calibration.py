@@ -142,7 +142,8 @@ def calibration_slopes(y, p, weights=None, *, max_iter: int = 50, tol: float = 1
     y, p, weights
         As :func:`brier_scores`.
     max_iter : int, default=50
-        Newton steps at most (the fit starts at ``a = 0, b = 1``, perfect calibration).
+        Newton steps at most (the fit starts at ``b = 0`` and ``a`` the logit of the
+        prevalence).
     tol : float, default=1e-9
         Convergence: the largest step below it.
 
@@ -163,8 +164,11 @@ def calibration_slopes(y, p, weights=None, *, max_iter: int = 50, tol: float = 1
     y = np.asarray(y, dtype=float)
     x = logit(p)
     w = _weights(weights, y.size)
-    a = np.zeros(w.shape[0])
-    b = np.ones(w.shape[0])
+    # start from the intercept-only fit (b = 0): Newton's method from there converges for
+    # logistic regression without separation, even when logit(p) spans tens of units
+    prevalence = np.clip((w @ y) / w.sum(axis=1), EPS, 1 - EPS)
+    a = np.log(prevalence) - np.log1p(-prevalence)
+    b = np.zeros(w.shape[0])
     converged = np.zeros(w.shape[0], dtype=bool)
     for _ in range(max_iter):
         mu = _sigmoid(a[:, None] + b[:, None] * x[None, :])

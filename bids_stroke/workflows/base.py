@@ -47,6 +47,10 @@ def run(config: Config) -> None:
         bundle = load_bundle(config.model)  # checksums and safe loading, before any work
         LOGGER.info("Model: %s (%d variants, threshold %.3f).", bundle.path, len(bundle.names),
                     bundle.threshold)
+        from bids_stroke.report.model_card import card_summary
+
+        summary = card_summary(bundle.manifest)
+        LOGGER.info("Model card: %s", summary or "none (the bundle was written without one).")
         protocol = bundle.manifest.get("extra", {}).get("protocol", {})
         if protocol.get("name") == "reduced":
             LOGGER.warning("The model was trained with a reduced protocol (%s): its predictions "

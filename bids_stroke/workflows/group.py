@@ -9,6 +9,7 @@ ensemble), so a killed run resumes with the unfinished jobs only.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -202,7 +203,7 @@ def run_group_level(config: Config) -> None:
         LOGGER.warning("%s", clinical_note)
     if columns:
         covariates = clinical_covariates(table, columns, Path(config.bids_dir) / "participants.tsv")
-        clinical = {"columns": columns,
+        clinical = {"columns": columns, "required": config.clinical_columns is not None,
                     "covariates": [[None if np.isnan(v) else float(v) for v in row] for row in covariates],
                     "outcomes": table["outcome"].astype(int).tolist()}
     workflow = init_group_wf(config=config, inputs=inputs, folds=folds, data=data, digest=digest,
@@ -224,9 +225,11 @@ def run_group_level(config: Config) -> None:
     models = [*config.variants, "ensemble", *baselines]
     pairs = []
     if columns:
-        predictions, fusions = add_clinical_fusion(config, columns, table, covariates, folds, predictions)
+        predictions, fusions, fusion_note = add_clinical_fusion(
+            config, columns, table, covariates, folds, predictions, required=config.clinical_columns is not None)
         models += list(fusions)
-        pairs = [("ensemble+clinical", "volume+clinical")]
+        pairs = [("ensemble+clinical", "volume+clinical")] if "ensemble+clinical" in fusions else []
+        clinical_note = fusion_note
     predictions["lesion_source"] = predictions["participant_id"].map(
         table.set_index("participant_id")["lesion_source"])
     loco = derivative_path(config.output_dir, None, datatype="group", desc="loco", suffix="predictions",
@@ -239,12 +242,43 @@ def run_group_level(config: Config) -> None:
     )
     for path in paths.values():
         LOGGER.info("Wrote %s", path)
+    card = write_card(config, table, paths, columns, clinical_note, inputs.space)
+    LOGGER.info("Model card: %s", card)
     maps = write_loco_maps(config, table, predictions, inputs.space, template)
     LOGGER.info("Wrote %d group maps in %s", len(maps), loco.parent)
     from bids_stroke.report import write_group_report
 
     LOGGER.info("Report: %s", write_group_report(config.output_dir))
     LOGGER.info("Final ensemble: %s", run_path(config.output_dir, "ensemble"))
+
+
+def write_card(config: Config, table: pd.DataFrame, paths: dict, columns: list, note: str | None, space: str) -> Path:
+    """Write the final ensemble's model card from the group tables just written."""
+    from bids_stroke.model.bundle import read_manifest
+    from bids_stroke.report.common import software_versions
+    from bids_stroke.report.model_card import build_model_card, is_simulated, write_model_card
+
+    def read(path):
+        return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+
+    bundle = run_path(config.output_dir, "ensemble")
+    description = Path(config.bids_dir) / "dataset_description.json"
+    try:
+        simulated = is_simulated(json.loads(description.read_text()))
+    except (OSError, ValueError):
+        simulated = False
+    manifest = read_manifest(bundle)
+    metrics = read(paths["metrics"])
+    if "ensemble+clinical" not in set(metrics["model"]) and "clinical_fusion" in manifest.get("extra", {}):
+        # a fusion never evaluated out of center is not applied to new participants
+        manifest["extra"] = {k: v for k, v in manifest["extra"].items() if k != "clinical_fusion"}
+        LOGGER.warning("The bundle's clinical fusion is removed: ensemble+clinical has no out-of-center evaluation.")
+    card = build_model_card(
+        manifest, metrics, read(paths["comparisons"]), table,
+        outcome_column=config.outcome_column, poor_threshold=config.poor_threshold, clinical_columns=columns,
+        clinical_note=note, simulated=simulated, software=software_versions(), space=space)
+    markdown, _ = write_model_card(bundle, card, manifest)
+    return markdown
 
 
 def write_loco_maps(config: Config, table: pd.DataFrame, predictions: pd.DataFrame, space: str, template):

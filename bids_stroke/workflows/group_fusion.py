@@ -138,7 +138,7 @@ def _inner_probability(n: int, done_files) -> np.ndarray:
 
 
 def add_clinical_fusion(config, columns, table: pd.DataFrame, covariates: np.ndarray, folds,
-                        predictions: pd.DataFrame):
+                        predictions: pd.DataFrame, *, required: bool = True):
     """Add ``lr_clinical``, ``volume+clinical`` and ``ensemble+clinical`` to the predictions table.
 
     Parameters
@@ -155,12 +155,18 @@ def add_clinical_fusion(config, columns, table: pd.DataFrame, covariates: np.nda
     predictions : pandas.DataFrame
         The merged out-of-center predictions (``participant_id``, ``fold``, ``outcome``,
         ``ensemble``).
+    required : bool, default=True
+        Whether the columns were named by the user. With the default columns an
+        ``ensemble+clinical`` that cannot be fitted (too few inner held-out predictions,
+        e.g. with one variant) is left out, with a note, instead of failing the run.
 
     Returns
     -------
     predictions : pandas.DataFrame
-        A copy with the three new columns (NaN for participants missing a covariate).
+        A copy with the new columns (NaN for participants missing a covariate).
     fits : dict of str to bids_stroke.stats.fusion.LocoFusion
+    note : str or None
+        Why ``ensemble+clinical`` was left out (None when it was not).
 
     Raises
     ------
@@ -184,14 +190,21 @@ def add_clinical_fusion(config, columns, table: pd.DataFrame, covariates: np.nda
     outcome = predictions["outcome"].to_numpy()
     fold_labels = predictions["fold"].astype(str).to_numpy()
     x = covariates[order]
+    note = None
     try:
         fits = {
             "lr_clinical": loco_clinical(x, outcome, fold_labels, covariate_names=columns),
             "volume+clinical": loco_volume_clinical(table["lesion_volume_ml"].to_numpy(float)[order], x, outcome,
                                                     fold_labels, covariate_names=columns),
-            "ensemble+clinical": loco_clinical_fusion(predictions["ensemble"].to_numpy(float), inner, x, outcome,
-                                                      fold_labels, covariate_names=columns),
         }
+        try:
+            fits["ensemble+clinical"] = loco_clinical_fusion(predictions["ensemble"].to_numpy(float), inner, x,
+                                                             outcome, fold_labels, covariate_names=columns)
+        except ValueError as err:
+            if required:
+                raise
+            note = f"ensemble+clinical is skipped: too few inner held-out predictions with {', '.join(columns)}: {err}"
+            LOGGER.warning("%s", note)
     except ValueError as err:
         raise BadInputError(f"{tsv}: too few participants with {', '.join(columns)} for --clinical-columns: "
                             f"{err}") from err
@@ -203,7 +216,7 @@ def add_clinical_fusion(config, columns, table: pd.DataFrame, covariates: np.nda
             LOGGER.warning("%s: %d participants without every clinical column get no prediction.", name, missing)
         LOGGER.info("%s: fitted on %s participants per fold.", name,
                     ", ".join(f"{fold} {n}" for fold, n in fit.n_fit.items()))
-    return out, fits
+    return out, fits, note
 
 
 def final_fusion(columns, covariates: np.ndarray, outcomes: np.ndarray, done_files) -> dict:

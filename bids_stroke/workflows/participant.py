@@ -13,7 +13,7 @@ from bids_stroke.bids.naming import participant_label
 from bids_stroke.interfaces.bids import DerivativesDataSink
 from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
 from bids_stroke.interfaces.lesion import AutoLesion
-from bids_stroke.interfaces.model import PredictEnsemble, attention_metadata
+from bids_stroke.interfaces.model import PredictEnsemble, attention_metadata, predictions_metadata
 from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
 from bids_stroke.model.spec import SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, TemplateSet
@@ -195,11 +195,14 @@ def init_participant_wf(
         ])
     if model is not None:
         from bids_stroke.model.bundle import read_manifest
+        from bids_stroke.report.model_card import card_summary
 
-        variants = [v["name"] for v in read_manifest(model)["variants"]]
+        manifest = read_manifest(model)
+        variants = [v["name"] for v in manifest["variants"]]
         predict = pe.Node(PredictEnsemble(bundle=str(model), covariates=covariates or {}), name="predict",
                           n_procs=omp_nthreads)
         ds_predictions = sink("ds_predictions", desc="ensemble", suffix="predictions", extension=".tsv")
+        ds_predictions.inputs.metadata = predictions_metadata(str(model), card_summary(manifest))
         workflow.connect([
             (model_input, predict, [("out_file", "model_input")]),
             (prepare, predict, [("trace", "reference")]),
