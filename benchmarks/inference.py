@@ -21,30 +21,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from _timing import median_seconds  # noqa: E402
+
 from bids_stroke.config import VARIANT_NAMES  # noqa: E402
 from bids_stroke.model.ensemble import FusedEnsemble  # noqa: E402
 from bids_stroke.model.spec import INPUT_SHAPE  # noqa: E402
 from bids_stroke.model.variants import build_variant, model_flops  # noqa: E402
-
-
-def _median_seconds(fn, runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv=None) -> int:
@@ -73,8 +62,8 @@ def main(argv=None) -> int:
     batch = volume[None, ..., None]
 
     ensemble = FusedEnsemble(models)
-    fused = _median_seconds(lambda: ensemble.predict(volume), args.runs, args.warmup)
-    reference = _median_seconds(lambda: [m.predict(batch, verbose=0) for m in models],
+    fused = median_seconds(lambda: ensemble.predict(volume), args.runs, args.warmup)
+    reference = median_seconds(lambda: [m.predict(batch, verbose=0) for m in models],
                                 args.reference_runs, args.warmup)
     print(f"inference fused ensemble ({len(models)} variants + attention): {fused:.4f} s/patient "
           f"(median of {args.runs}), {total / fused / 1e9:.1f} GFLOP/s; reference loop of "
@@ -89,7 +78,7 @@ def main(argv=None) -> int:
     for model in models:
         trainable = keras.Model(model.input, model.output["probability"])
         trainable.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
-        seconds = _median_seconds(lambda: trainable.train_on_batch(x, y), args.train_steps, 2)
+        seconds = median_seconds(lambda: trainable.train_on_batch(x, y), args.train_steps, 2)
         rate = 3 * flops[model.name] * args.batch_size / seconds
         print(f"training {model.name} (batch {args.batch_size}): {args.batch_size / seconds:.1f} images/s, "
               f"{rate / 1e9:.1f} GFLOP/s; ratio {rate / inference_rate:.2f} of the fused inference's GFLOP/s",
