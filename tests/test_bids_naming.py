@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,7 @@ _INTERFACE_NAMES = [
          "group/desc-cohort_table.tsv"),
         (dict(datatype="group", space="MNI152NLin2009cAsym", res="2", hemi="L", desc="a1",
               suffix="attention", extension=".nii.gz"),
-         "group/space-MNI152NLin2009cAsym_res-2_hemi-L_desc-a1_attention.nii.gz"),
+         "group/hemi-L_space-MNI152NLin2009cAsym_res-2_desc-a1_attention.nii.gz"),
 ]
 
 
@@ -83,10 +84,10 @@ def test_report_and_sidecar_paths(tmp_path):
 
 #: Names of the group maps (bids_stroke.maps.group_maps) and report figures, beside INTERFACE's.
 MORE_NAMES = [
-    "group/space-MNI152NLin2009cAsym_res-2_hemi-R_desc-a2TP_attention.nii.gz",
-    "group/space-MNI152NLin2009cAsym_res-2_hemi-L_label-lesion_desc-FN_probseg.nii.gz",
+    "group/hemi-R_space-MNI152NLin2009cAsym_res-2_desc-a2TP_attention.nii.gz",
+    "group/hemi-L_space-MNI152NLin2009cAsym_res-2_label-lesion_desc-FN_probseg.nii.gz",
     "group/space-MNI152NLin2009cAsym_res-2_desc-attention_stats.tsv",
-    "group/space-MNI152NLin2009cAsym_res-2_hemi-L_desc-TP_attention.png",
+    "group/hemi-L_space-MNI152NLin2009cAsym_res-2_desc-TP_attention.png",
     "group/desc-loco_metrics.tsv",
     "group/desc-loco_metrics.json",
     "sub-01/figures/sub-01_ses-pre_desc-attention_dwi.png",
@@ -146,10 +147,10 @@ def test_find_derivatives_selects_by_entities(tmp_path):
     assert [p.name for p in xfms] == ["sub-01_ses-pre_from-dwi_to-MNI152NLin2009cAsym_mode-image_xfm.h5"]
     group_maps = d.find_derivatives(tmp_path, datatype="group", hemi=("L", "R"), suffix="attention",
                                     extension=".nii.gz")
-    assert [p.name for p in group_maps] == ["space-MNI152NLin2009cAsym_res-2_hemi-L_desc-a1_attention.nii.gz",
-                                            "space-MNI152NLin2009cAsym_res-2_hemi-R_desc-a2TP_attention.nii.gz"]
+    assert [p.name for p in group_maps] == ["hemi-L_space-MNI152NLin2009cAsym_res-2_desc-a1_attention.nii.gz",
+                                            "hemi-R_space-MNI152NLin2009cAsym_res-2_desc-a2TP_attention.nii.gz"]
     labelled = d.find_derivatives(tmp_path, datatype="group", label=d.ANY)
-    assert [p.name for p in labelled] == ["space-MNI152NLin2009cAsym_res-2_hemi-L_label-lesion_desc-FN_probseg.nii.gz"]
+    assert [p.name for p in labelled] == ["hemi-L_space-MNI152NLin2009cAsym_res-2_label-lesion_desc-FN_probseg.nii.gz"]
     assert d.find_derivatives(tmp_path / "missing", **preproc) == []
 
 
@@ -203,3 +204,73 @@ def test_truth_paths(tmp_path):
         tmp_path / "truth/sub-01/sub-01_simulation.json"
     with pytest.raises(ValueError, match="No ground-truth path pattern"):
         d.truth_path(tmp_path, subject="01", suffix="dwi", extension=".nii.gz")
+
+
+# -- entity order of the BIDS schema ---------------------------------------------------------
+
+#: Keys of output names that are not entities of the BIDS schema: the NiPreps' transform
+#: convention (``_from-X_to-Y_mode-image_xfm.h5``).
+NON_SCHEMA_KEYS = ("from", "to", "mode")
+
+
+def schema_entity_order() -> list[str]:
+    """The short keys of the schema's entities (``sub``, ``ses``, ..., ``hemi``, ``space``, ...), in order."""
+    from bidsschematools import schema
+
+    loaded = schema.load_schema()
+    return [loaded.objects.entities[name].name for name in loaded.rules.entities]
+
+
+def entity_order_errors(name: str, order: list[str]) -> list[str]:
+    """What in a file name breaks the schema's entity order (empty when nothing does)."""
+    stem = name.split(".")[0]
+    keys = [part.split("-", 1)[0] for part in stem.split("_")[:-1]]  # the last part is the suffix
+    errors = [f"'{key}' is not an entity" for key in keys if key not in order and key not in NON_SCHEMA_KEYS]
+    ranks = [order.index(key) for key in keys if key in order]
+    if ranks != sorted(ranks):
+        errors.append(f"entities {[k for k in keys if k in order]} are not in the schema's order")
+    return errors
+
+
+def _group_map_names(tmp_path) -> list[str]:
+    from bids_stroke.maps import ALL_GROUP, CLASSIFICATION_GROUPS, group_map_path, summary_path
+    from bids_stroke.model.spec import SCALES
+
+    names = [summary_path(tmp_path, space="MNI152NLin2009cAsym").name]
+    for hemi in ("L", "R"):
+        for group in (ALL_GROUP, *CLASSIFICATION_GROUPS):
+            for scale in (None, *SCALES):
+                names.append(group_map_path(tmp_path, space="MNI152NLin2009cAsym", hemi=hemi, group=group,
+                                            scale=scale).name)
+            names.append(group_map_path(tmp_path, space="MNI152NLin2009cAsym", hemi=hemi, group=group,
+                                        extension=".png").name)
+    return names
+
+
+def test_every_output_name_follows_the_schema_entity_order(tmp_path):
+    """INTERFACE's names, the group maps and their figures: a name whose entities drift from
+    the BIDS schema's order (e.g. ``space-X_res-2_hemi-L``) fails here."""
+    order = schema_entity_order()
+    assert order.index("hemi") < order.index("space") < order.index("res") < order.index("desc")
+    names = [Path(expected).name for _, expected in _INTERFACE_NAMES] + [Path(n).name for n in MORE_NAMES]
+    names += _group_map_names(tmp_path)
+    assert len(names) > 60
+    problems = {name: entity_order_errors(name, order) for name in names}
+    assert {name: errors for name, errors in problems.items() if errors} == {}
+    # the check itself sees a drifted name
+    assert entity_order_errors("space-MNI152NLin2009cAsym_res-2_hemi-L_desc-a1_attention.nii.gz", order)
+    assert entity_order_errors("sub-01_foo-1_desc-x_dwi.nii.gz", order) == ["'foo' is not an entity"]
+
+
+def test_bids_uri_names_the_dataset_that_holds_the_file(tmp_path):
+    raw, out = tmp_path / "bids", tmp_path / "bids" / "derivatives" / "bids-stroke"
+    lesions = tmp_path / "bids" / "derivatives" / "lesions"
+    links = {d.RAW_DATASET: raw, d.LESION_DATASET: lesions}
+    assert d.bids_uri(raw / "sub-01/dwi/sub-01_dwi.nii.gz", out, links) == "bids:raw:sub-01/dwi/sub-01_dwi.nii.gz"
+    # the deepest dataset wins: OUTPUT_DIR and the lesion dataset lie inside BIDS_DIR
+    assert d.bids_uri(lesions / "sub-01/anat/m.nii.gz", out, links) == "bids:lesions:sub-01/anat/m.nii.gz"
+    assert d.bids_uri(out / "sub-01/dwi/a_mask.nii.gz", out, links) == "bids::sub-01/dwi/a_mask.nii.gz"
+    # without the lesion link, a mask under BIDS_DIR/derivatives is a file of BIDS_DIR
+    assert d.bids_uri(lesions / "m.nii.gz", out, {d.RAW_DATASET: raw}) == "bids:raw:derivatives/lesions/m.nii.gz"
+    elsewhere = tmp_path / "other" / "m.nii.gz"
+    assert d.bids_uri(elsewhere, out, links) == elsewhere.as_uri()

@@ -73,8 +73,8 @@ def test_group_run_writes_every_output(group_run):
         maps = sorted((out / pid / "dwi").glob(f"{pid}_space-*_res-2_desc-loco*_attention.nii.gz"))
         assert [m.name.split("desc-")[1].split("_")[0] for m in maps] == ["locoa1", "locoa2", "locoa3"]
     # group maps (per scale x hemisphere, lesion probability) and the reports
-    assert list((out / "group").glob("space-*_res-2_hemi-*_desc-a1_attention.nii.gz"))
-    assert list((out / "group").glob("space-*_res-2_hemi-*_label-lesion_desc-all_probseg.nii.gz"))
+    assert list((out / "group").glob("hemi-*_space-*_res-2_desc-a1_attention.nii.gz"))
+    assert list((out / "group").glob("hemi-*_space-*_res-2_label-lesion_desc-all_probseg.nii.gz"))
     assert (out / "group.html").is_file() and (out / "logs" / "CITATION.md").is_file()
     manifest = json.loads((out / "models" / "ensemble" / "manifest.json").read_text())
     assert [v["name"] for v in manifest["variants"]] == list(VARIANTS)
@@ -82,6 +82,13 @@ def test_group_run_writes_every_output(group_run):
     # the resolved training precision is recorded with the bundle and every job
     assert manifest["extra"]["train_precision"] in ("float32", "bfloat16")
     assert done["options"]["precision"] == manifest["extra"]["train_precision"]
+    # every derivative written follows the BIDS schema's entity order
+    from test_bids_naming import entity_order_errors, schema_entity_order
+
+    order = schema_entity_order()
+    names = {p.name for folder in ("sub-*", "group") for p in out.glob(f"{folder}/**/*") if p.is_file()}
+    assert len(names) > 50
+    assert {name: entity_order_errors(name, order) for name in names if entity_order_errors(name, order)} == {}
 
 
 def test_model_card_is_built_from_the_group_tables(group_run):

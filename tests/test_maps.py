@@ -128,7 +128,7 @@ def test_write_group_maps_means_counts_and_summary(tmp_path, rng):
 
     left = ["01", "02", "03", "07"]
     path = group_map_path(out, space=SPACE, hemi="L", scale="a2")
-    assert path.name == f"space-{SPACE}_res-2_hemi-L_desc-a2_attention.nii.gz"
+    assert path.name == f"hemi-L_space-{SPACE}_res-2_desc-a2_attention.nii.gz"
     img = nib.load(path)
     np.testing.assert_allclose(img.get_fdata(), np.mean([data[s]["attention_a2"] for s in left], axis=0),
                                rtol=1e-6)
@@ -137,13 +137,13 @@ def test_write_group_maps_means_counts_and_summary(tmp_path, rng):
     assert meta["NumberOfParticipants"] == 4 and meta["Variants"] == ["f8-g2"]
 
     tp = group_map_path(out, space=SPACE, hemi="L", group="TP", scale="a1")
-    assert tp.name.endswith("hemi-L_desc-a1TP_attention.nii.gz")
+    assert tp.name == f"hemi-L_space-{SPACE}_res-2_desc-a1TP_attention.nii.gz"
     np.testing.assert_allclose(nib.load(tp).get_fdata(),
                                np.mean([data[s]["attention_a1"] for s in ("01", "03")], axis=0), rtol=1e-6)
     assert json.loads(sidecar_path(tp).read_text())["Participants"] == ["sub-01", "sub-03"]
 
     prob = group_map_path(out, space=SPACE, hemi="R", group="all")
-    assert prob.name == f"space-{SPACE}_res-2_hemi-R_label-lesion_desc-all_probseg.nii.gz"
+    assert prob.name == f"hemi-R_space-{SPACE}_res-2_label-lesion_desc-all_probseg.nii.gz"
     np.testing.assert_allclose(nib.load(prob).get_fdata(),
                                np.mean([data[s]["lesion"] for s in ("04", "05")], axis=0))
     assert json.loads(sidecar_path(prob).read_text())["NumberOfParticipants"] == 2

@@ -25,12 +25,16 @@ from bids.layout.writing import build_path
 #: a 4D series and of a trace-only series are the same kind of image).
 SOURCE_ENTITIES = ("subject", "session", "acquisition", "run")
 
+#: Entities in the order of the BIDS schema (``bidsschematools``: ... run, hemi, space, res,
+#: label, desc); ``from``, ``to`` and ``mode`` are not schema entities but the transform
+#: convention of the NiPreps (``_from-X_to-Y_mode-image_xfm.h5``), kept after the source
+#: entities as they write them.
 _SUBJECT_ENTITIES = (
     "sub-{subject}[_ses-{session}][_acq-{acquisition}][_run-{run}]"
-    "[_from-{from}][_to-{to}][_mode-{mode}][_space-{space}][_res-{res}]"
-    "[_hemi-{hemi<L|R>}][_label-{label}][_desc-{desc}]"
+    "[_from-{from}][_to-{to}][_mode-{mode}][_hemi-{hemi<L|R>}][_space-{space}][_res-{res}]"
+    "[_label-{label}][_desc-{desc}]"
 )
-_GROUP_ENTITIES = "[space-{space}_][res-{res}_][hemi-{hemi<L|R>}_][label-{label}_]desc-{desc}"
+_GROUP_ENTITIES = "[hemi-{hemi<L|R>}_][space-{space}_][res-{res}_][label-{label}_]desc-{desc}"
 
 _LABEL = re.compile(r"[A-Za-z0-9]+")
 
@@ -121,6 +125,46 @@ def derivative_path(
         for key in SOURCE_ENTITIES:
             merged.pop(key, None)
     return _build(output_dir, merged, PATH_PATTERNS, "derivatives")
+
+
+#: Names of the datasets that BIDS URIs in the outputs refer to (``DatasetLinks`` of the
+#: derivatives' ``dataset_description.json``): BIDS_DIR and the ``--lesion-dir`` dataset.
+RAW_DATASET = "raw"
+LESION_DATASET = "lesions"
+
+
+def bids_uri(path: str | os.PathLike, output_dir: str | os.PathLike, links: Mapping[str, Any]) -> str:
+    """The BIDS URI of a file: ``bids::<path>`` in OUTPUT_DIR, ``bids:<name>:<path>`` in a linked dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (absolute, or relative to the working directory).
+    output_dir : path-like
+        OUTPUT_DIR, the current dataset (the empty dataset name).
+    links : mapping of str to path-like
+        Dataset name -> root (e.g. :data:`RAW_DATASET` -> BIDS_DIR). The deepest root that
+        holds ``path`` names it (a derivatives dataset inside BIDS_DIR is its own dataset).
+
+    Returns
+    -------
+    str
+        The URI; a ``file://`` URI when no dataset holds the file.
+
+    Examples
+    --------
+    >>> bids_uri("/data/bids/sub-01/dwi/sub-01_dwi.nii.gz", "/data/out", {"raw": "/data/bids"})
+    'bids:raw:sub-01/dwi/sub-01_dwi.nii.gz'
+    >>> bids_uri("/data/out/sub-01/dwi/sub-01_desc-brain_mask.nii.gz", "/data/out", {"raw": "/data/bids"})
+    'bids::sub-01/dwi/sub-01_desc-brain_mask.nii.gz'
+    """
+    path = Path(os.path.abspath(path))
+    roots = [("", Path(os.path.abspath(output_dir)))]
+    roots += [(str(name), Path(os.path.abspath(root))) for name, root in links.items() if root is not None]
+    for name, root in sorted(roots, key=lambda item: len(item[1].parts), reverse=True):
+        if path.is_relative_to(root):
+            return f"bids:{name}:{path.relative_to(root).as_posix()}"
+    return path.as_uri()
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -344,6 +388,8 @@ RUN_PATHS = {
     "config": "logs/config-{run_id}.json",
     "participant_summary": "logs/participant-{run_id}_summary.tsv",
     "citation": "logs/CITATION.md",
+    "citation_html": "logs/CITATION.html",
+    "citation_bib": "logs/CITATION.bib",
 }
 
 
@@ -357,7 +403,8 @@ def run_path(output_dir: str | os.PathLike, kind: str, **fields: str) -> Path:
     kind : str
         One of :data:`RUN_PATHS`: ``loco_job`` (``fold``, ``variant``), ``final_job``
         (``variant``), ``fold_predictions`` (``fold``), ``ensemble``, ``config`` and
-        ``participant_summary`` (``run_id``), ``citation``.
+        ``participant_summary`` (``run_id``), ``citation``, ``citation_html``,
+        ``citation_bib``.
     **fields
         The values the path needs; labels must be alphanumeric (``variant`` may hold
         ``-`` and ``.``; ``run_id`` ``-`` and ``_``).
@@ -408,7 +455,8 @@ def subject_label(participant: str) -> str:
 
 
 __all__ = [
-    "ANY", "BIDSIGNORE", "FINAL_FOLD", "PATH_PATTERNS", "RUN_PATHS", "SOURCE_ENTITIES",
+    "ANY", "BIDSIGNORE", "FINAL_FOLD", "LESION_DATASET", "PATH_PATTERNS", "RAW_DATASET", "RUN_PATHS",
+    "SOURCE_ENTITIES", "bids_uri",
     "LESION_DERIVATIVES", "TRUTH_DIR", "TRUTH_PATTERNS", "derivative_path", "find_derivatives", "parse_derivative",
     "participant_id", "participant_label", "raw_path", "report_path", "run_path", "session_id",
     "sidecar_path", "subject_label", "truth_path",

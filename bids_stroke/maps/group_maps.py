@@ -23,11 +23,11 @@ File names
 ----------
 In ``OUTPUT_DIR/group/`` (all from :func:`bids_stroke.bids.naming.derivative_path`):
 
-- ``space-<TPL>_res-2_hemi-<L|R>_desc-<a1|a2|a3>_attention.nii.gz``: every participant of
+- ``hemi-<L|R>_space-<TPL>_res-2_desc-<a1|a2|a3>_attention.nii.gz``: every participant of
   the hemisphere;
-- ``space-<TPL>_res-2_hemi-<L|R>_desc-<scale><TP|FP|FN|TN>_attention.nii.gz``: one
+- ``hemi-<L|R>_space-<TPL>_res-2_desc-<scale><TP|FP|FN|TN>_attention.nii.gz``: one
   classification group of the hemisphere;
-- ``space-<TPL>_res-2_hemi-<L|R>_label-lesion_desc-<all|TP|FP|FN|TN>_probseg.nii.gz``;
+- ``hemi-<L|R>_space-<TPL>_res-2_label-lesion_desc-<all|TP|FP|FN|TN>_probseg.nii.gz``;
 - ``space-<TPL>_res-2_desc-attention_stats.tsv`` (+ ``.json`` data dictionary): the
   quantitative summary, one row per attention map.
 """
