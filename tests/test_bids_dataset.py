@@ -11,6 +11,7 @@ from bids_stroke import __version__
 from bids_stroke.bids import dataset as d
 from bids_stroke.errors import ExitCode, OutputError, UsageError
 
+
 def test_dataset_description_and_bidsignore(tmp_path, monkeypatch):
     bids = tmp_path / "bids"
     bids.mkdir()
@@ -38,6 +39,16 @@ def test_dataset_description_and_bidsignore(tmp_path, monkeypatch):
     # rerun: nothing duplicated
     d.init_derivatives(out, [bids])
     assert (out / ".bidsignore").read_text().splitlines() == ignore
+
+
+def test_dataset_links_resolve_the_sources_uris_and_survive_the_group_level(tmp_path):
+    bids, lesions, out = tmp_path / "bids data", tmp_path / "lesions", tmp_path / "out"
+    d.init_derivatives(out, [bids, lesions], d.dataset_links(bids, lesions))
+    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+    assert links == {"raw": bids.absolute().as_uri(), "lesions": lesions.absolute().as_uri()}
+    # the group level links BIDS_DIR only: the participant level's lesion link stays
+    d.init_derivatives(out, [bids], d.dataset_links(bids))
+    assert json.loads((out / "dataset_description.json").read_text())["DatasetLinks"] == links
 
 
 def test_container_detection(monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -312,3 +313,29 @@ def test_slurm_requests_the_threads_of_multi_threaded_nodes():
     assert threaded.plugin_args == {"sbatch_args": "--cpus-per-task=4", "overwrite": False}
     assert "sbatch_args" not in single.plugin_args
     assert own.plugin_args == {"sbatch_args": "--cpus-per-task=8 --mem=4G"}
+
+
+def test_sources_are_bids_uris_that_resolve_and_lesion_masks_say_so(participant_run):
+    """Every ``Sources`` entry is a BIDS URI of a file that exists (``bids:raw:`` in BIDS_DIR
+    through the description's DatasetLinks, ``bids::`` in OUTPUT_DIR); every lesion mask's
+    sidecar says ``"Type": "Lesion"``."""
+    from urllib.parse import unquote, urlparse
+
+    out = participant_run["out"]
+    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+    roots = {"": out, **{name: Path(unquote(urlparse(uri).path)) for name, uri in links.items()}}
+    assert roots["raw"] == participant_run["bids"].absolute()
+    checked = []
+    for sidecar in sorted(out.glob("sub-*/dwi/*.json")):
+        meta = json.loads(sidecar.read_text())
+        for uri in meta.get("Sources", []):
+            scheme, name, relative = uri.split(":", 2)
+            assert scheme == "bids" and (roots[name] / relative).is_file(), (sidecar.name, uri)
+            checked.append(name)
+        if "_label-lesion_" in sidecar.name and sidecar.name.endswith("_mask.json"):
+            assert meta["Type"] == "Lesion", sidecar.name
+        if sidecar.name.endswith("_desc-brain_mask.json"):
+            assert meta["Type"] == "Brain"
+    lesion_sidecars = list(out.glob("sub-*/dwi/*_space-*_label-lesion_mask.json"))
+    assert len(lesion_sidecars) >= 8 and len(checked) >= 2 * len(lesion_sidecars)
+    assert "raw" in checked and set(checked) <= {"raw", ""}

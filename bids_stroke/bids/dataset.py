@@ -7,14 +7,15 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from bids_stroke import __version__
-from bids_stroke.bids.naming import BIDSIGNORE
+from bids_stroke.bids.naming import BIDSIGNORE, LESION_DATASET, RAW_DATASET
 from bids_stroke.bids.writers import write_json, write_text
 from bids_stroke.errors import OutputError, UsageError
 
-__all__ = ["BIDS_VERSION", "CODE_URL", "check_output_dir", "dataset_description", "detect_container",
-           "init_derivatives"]
+__all__ = ["BIDS_VERSION", "CODE_URL", "check_output_dir", "dataset_description", "dataset_links",
+           "detect_container", "init_derivatives"]
 
 #: BIDS version the derivatives (and the simulator's datasets) declare.
 BIDS_VERSION = "1.10.0"
@@ -112,13 +113,29 @@ def _source_dataset(path: Path) -> dict[str, str]:
     return entry
 
 
-def dataset_description(source_datasets: list[str | os.PathLike]) -> dict[str, Any]:
+def dataset_links(bids_dir: str | os.PathLike, lesion_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """Dataset name -> absolute root of the datasets whose files the outputs' ``Sources`` name.
+
+    :data:`~bids_stroke.bids.naming.RAW_DATASET` is BIDS_DIR;
+    :data:`~bids_stroke.bids.naming.LESION_DATASET` the ``--lesion-dir`` dataset, if any.
+    """
+    links = {RAW_DATASET: str(Path(bids_dir).absolute())}
+    if lesion_dir is not None:
+        links[LESION_DATASET] = str(Path(lesion_dir).absolute())
+    return links
+
+
+def dataset_description(source_datasets: list[str | os.PathLike],
+                        links: dict[str, str] | None = None) -> dict[str, Any]:
     """The content of the derivatives' ``dataset_description.json``.
 
     Parameters
     ----------
     source_datasets : list of path-like
         The datasets the derivatives come from (BIDS_DIR, the lesion dataset).
+    links : dict of str to path-like, default=None
+        :func:`dataset_links`: written as ``DatasetLinks`` (``file://`` URIs), which
+        resolve the BIDS URIs (``bids:raw:...``) of the sidecars' ``Sources``.
     """
     generated_by: dict[str, Any] = {"Name": "bids-stroke", "Version": __version__, "CodeURL": CODE_URL}
     container = detect_container()
@@ -130,6 +147,8 @@ def dataset_description(source_datasets: list[str | os.PathLike]) -> dict[str, A
         "DatasetType": "derivative",
         "GeneratedBy": [generated_by],
         "SourceDatasets": [_source_dataset(Path(p)) for p in source_datasets],
+        **({"DatasetLinks": {name: Path(root).absolute().as_uri() for name, root in links.items()}}
+           if links else {}),
         "HowToAcknowledge": (
             "Cite bids-stroke and the method it implements: Moulton E et al., Interpretable "
             "deep learning for the prognosis of long-term functional outcome post-stroke "
@@ -139,17 +158,29 @@ def dataset_description(source_datasets: list[str | os.PathLike]) -> dict[str, A
     }
 
 
-def init_derivatives(output_dir: str | os.PathLike, source_datasets: list[str | os.PathLike]) -> Path:
+def init_derivatives(output_dir: str | os.PathLike, source_datasets: list[str | os.PathLike],
+                     links: dict[str, str] | None = None) -> Path:
     """Create OUTPUT_DIR with its ``dataset_description.json`` and ``.bidsignore``.
 
-    An existing ``.bidsignore`` keeps its lines; missing ones are added.
+    An existing ``.bidsignore`` keeps its lines; missing ones are added. The
+    ``DatasetLinks`` of an existing description are kept, those in ``links`` added or
+    updated (the group level knows BIDS_DIR only; the participant level's lesion dataset
+    stays linked).
     """
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"OUTPUT_DIR {out} cannot be created: {exc.strerror}.") from exc
-    write_json(out / "dataset_description.json", dataset_description(source_datasets))
+    merged: dict[str, str] = {}
+    try:
+        old = json.loads((out / "dataset_description.json").read_text()).get("DatasetLinks") or {}
+        merged.update({str(k): unquote(urlparse(str(v)).path) if str(v).startswith("file:") else str(v)
+                       for k, v in old.items()})
+    except (OSError, ValueError, AttributeError):
+        pass
+    merged.update(links or {})
+    write_json(out / "dataset_description.json", dataset_description(source_datasets, merged or None))
     ignore = out / ".bidsignore"
     lines = ignore.read_text().splitlines() if ignore.is_file() else []
     lines += [line for line in BIDSIGNORE if line not in lines]

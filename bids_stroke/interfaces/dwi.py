@@ -93,7 +93,7 @@ class PrepareDWI(SimpleInterface):
                 b0, trace, b_value = dwi.b0_and_trace(data, bvals)
             except BadInputError as exc:
                 raise BadInputError(f"{self.inputs.dwi}: {exc}") from None
-            meta["Sources"] = [Path(self.inputs.dwi).name]
+            meta["Sources"] = [str(Path(self.inputs.dwi).absolute())]
             meta["TraceBValue"] = b_value
             if b0 is not None:
                 self._results["b0"] = _save("b0.nii.gz", b0.astype(np.float32), img.affine)
@@ -107,7 +107,7 @@ class PrepareDWI(SimpleInterface):
                 raise BadInputError(f"{self.inputs.trace}: a 3D trace image is needed. Got shape {trace.shape}.")
             b0 = None
             b_value = float(self.inputs.trace_b_value) if isdefined(self.inputs.trace_b_value) else float("nan")
-            meta["Sources"] = [Path(self.inputs.trace).name]
+            meta["Sources"] = [str(Path(self.inputs.trace).absolute())]
             meta["TraceBValue"] = b_value
         affine = img.affine
         self._results["trace"] = _save("trace.nii.gz", trace.astype(np.float32), affine)
@@ -148,7 +148,8 @@ class BrainMask(SimpleInterface):
         if isdefined(self.inputs.user_mask):
             mask = brainmask.as_mask(np.asarray(check_nifti(self.inputs.user_mask).dataobj),
                                      name="brain mask", shape=data.shape)
-            meta = {"Type": "Brain", "Method": "given by the user", "Sources": [Path(self.inputs.user_mask).name]}
+            meta = {"Type": "Brain", "Method": "given by the user",
+                    "Sources": [str(Path(self.inputs.user_mask).absolute())]}
         else:
             mask = brainmask.brain_mask(data, brainmask.voxel_sizes(img.affine))
             meta = {"Type": "Brain", "Method": "dipy median_otsu on the b0 (or trace), largest component, holes filled"}
@@ -244,7 +245,7 @@ class LesionMeasures(SimpleInterface):
             result["LesionVolumeUnits"] = "mL"
             result["LesionVoxels"] = int(mask.sum())
             named = self.inputs.lesion_output if isdefined(self.inputs.lesion_output) else self.inputs.lesion_mask
-            result["Sources"] = [Path(named).name]
+            result["Sources"] = [str(Path(named).absolute())]
             result["LesionSource"] = self.inputs.lesion_source if isdefined(self.inputs.lesion_source) else "given"
             if not mask.any():
                 result["Note"] = "the lesion mask is empty: no lesion was found (it may be too small to see)"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bids_stroke.bids.dataset import init_derivatives
+from bids_stroke.bids.dataset import dataset_links, init_derivatives
 from bids_stroke.bids.naming import FINAL_FOLD, derivative_path, parse_derivative, run_path
 from bids_stroke.bids.writers import write_tsv
 from bids_stroke.config import Config, training_protocol
@@ -176,7 +176,7 @@ def run_group_level(config: Config) -> None:
         raise BadInputError(f"{Path(config.bids_dir) / 'participants.tsv'}: {exc}") from None
     for fold in folds:
         check_fold_outcomes(fold, table["outcome"].to_numpy())
-    init_derivatives(config.output_dir, [config.bids_dir])
+    init_derivatives(config.output_dir, [config.bids_dir], dataset_links(config.bids_dir))
     config.save(run_path(config.output_dir, "config", run_id=config.run_id))
     work = Path(config.work_dir) / "group"
     work.mkdir(parents=True, exist_ok=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from bids.layout import parse_file_entities
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
 from bids_stroke.bids.layout import DwiInputs
-from bids_stroke.bids.naming import participant_label
+from bids_stroke.bids.naming import derivative_path, participant_label
 from bids_stroke.interfaces.bids import DerivativesDataSink
 from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
 from bids_stroke.interfaces.lesion import AutoLesion
@@ -36,6 +37,7 @@ def init_participant_wf(
     model: str | Path | None = None,
     lesion_source: str = "given-or-auto",
     covariates: dict | None = None,
+    links: dict | None = None,
     name: str | None = None,
 ) -> pe.Workflow:
     """Build the workflow that turns one participant's DWI into its derivatives.
@@ -64,6 +66,10 @@ def init_participant_wf(
     covariates : dict, optional
         The participant's values of the bundle's clinical-fusion columns (with ``model``):
         adds the ``ensemble+clinical`` prediction when all are present.
+    links : dict, optional
+        Dataset name -> root of the datasets the inputs come from
+        (:func:`bids_stroke.bids.dataset.dataset_links`): the ``Sources`` of the sidecars
+        name input files by BIDS URIs relative to them.
     name : str, optional
         Workflow name; by default :func:`workflow_name`.
 
@@ -114,7 +120,8 @@ def init_participant_wf(
 
     def sink(name, **entities):
         return pe.Node(
-            DerivativesDataSink(base_directory=out, source_file=source, entities=entities),
+            DerivativesDataSink(base_directory=out, source_file=source, entities=entities,
+                                links={k: str(v) for k, v in (links or {}).items() if v is not None}),
             name=name, run_without_submitting=True,
         )
 
@@ -152,7 +159,7 @@ def init_participant_wf(
     given = inputs.lesion_mask if lesion_source != "auto" else None
     auto = None
     if lesion_source != "given" and has_adc:
-        auto = pe.Node(AutoLesion(sources=[Path(p).name for p in (inputs.dwi, inputs.trace, inputs.adc)
+        auto = pe.Node(AutoLesion(sources=[str(Path(p).absolute()) for p in (inputs.dwi, inputs.trace, inputs.adc)
                                            if p is not None]), name="auto_lesion")
         ds_auto = sink("ds_auto_lesion", label="lesion", desc="auto", suffix="mask", extension=".nii.gz")
         workflow.connect([
@@ -183,6 +190,14 @@ def init_participant_wf(
                                extension=".nii.gz")
         ds_lesion_tpl = sink("ds_lesion_template", space=space, res=DEFAULT_RESOLUTION, label="lesion",
                              suffix="mask", extension=".nii.gz")
+        # the sidecars name the lesion mask they come from: the given one, or the automatic
+        # one as ds_auto_lesion stores it
+        lesion_file = str(given) if given is not None else str(derivative_path(
+            out, {**parse_file_entities(source), "subject": inputs.subject, "session": inputs.session},
+            label="lesion", desc="auto", suffix="mask", extension=".nii.gz"))
+        for ds, grid in ((ds_lesion_model, "the model grid"), (ds_lesion_tpl, f"{space} (nearest neighbour)")):
+            ds.inputs.metadata = {"Type": "Lesion", "Sources": [str(Path(lesion_file).absolute())],
+                                  "Description": f"The lesion mask resampled onto {grid}."}
         workflow.connect([
             (lesion, model_input, [("mask", "lesion_mask")]),
             (lesion, register, [("mask", "lesion_mask")]),

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bids_stroke import errors
-from bids_stroke.bids.dataset import init_derivatives
+from bids_stroke.bids.dataset import dataset_links, init_derivatives
 from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.bids.naming import participant_id, participant_label, run_path
 from bids_stroke.config import Config
@@ -50,7 +50,8 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     templates = get_template_set(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION)
     LOGGER.info("Template: %s (%s, %s).", templates.space, templates.t2w.source, templates.t2w.path)
     sources = [config.bids_dir] + ([config.lesion_dir] if config.lesion_dir else [])
-    init_derivatives(config.output_dir, sources)
+    links = dataset_links(config.bids_dir, config.lesion_dir)
+    init_derivatives(config.output_dir, sources, links)
     config.save(run_path(config.output_dir, "config", run_id=config.run_id))
 
     omp = config.resolved_omp_nthreads()
@@ -62,6 +63,7 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
             inputs=inputs, output_dir=config.output_dir, templates=templates,
             omp_nthreads=omp, seed=config.random_seed, model=config.model,
             lesion_source=config.lesion_source, covariates=covariates.get(participant_id(inputs.subject)),
+            links=links,
         )
         workflow.add_nodes([sub_wf])
         names[sub_wf.name] = (inputs.subject, inputs.session)

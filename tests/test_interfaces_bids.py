@@ -1,0 +1,37 @@
+"""The derivatives sink: names, sidecars and BIDS URIs in Sources."""
+
+from __future__ import annotations
+
+import json
+
+from bids_stroke.bids.naming import LESION_DATASET, RAW_DATASET, sidecar_path
+from bids_stroke.interfaces.bids import DerivativesDataSink
+
+
+def test_sink_writes_sources_as_bids_uris(tmp_path):
+    raw, lesions, out = tmp_path / "bids", tmp_path / "lesions", tmp_path / "out"
+    source = raw / "sub-01" / "dwi" / "sub-01_dwi.nii.gz"
+    mask = lesions / "sub-01" / "anat" / "sub-01_label-lesion_mask.nii.gz"
+    for path in (source, mask):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"x")
+    result = tmp_path / "result.nii.gz"
+    result.write_bytes(b"data")
+    own = out / "sub-01" / "dwi" / "sub-01_label-lesion_desc-auto_mask.nii.gz"
+    links = {RAW_DATASET: str(raw), LESION_DATASET: str(lesions)}
+    sink = DerivativesDataSink(base_directory=str(out), source_file=str(source), links=links, in_file=str(result),
+                               entities={"space": "model", "label": "lesion", "suffix": "mask",
+                                         "extension": ".nii.gz"},
+                               metadata={"Type": "Lesion", "Sources": [str(mask), str(own), "bids:raw:x.json"]})
+    written = sink.run().outputs.out_file
+    meta = json.loads(sidecar_path(written).read_text())
+    assert meta["Sources"] == ["bids:lesions:sub-01/anat/sub-01_label-lesion_mask.nii.gz",
+                               "bids::sub-01/dwi/sub-01_label-lesion_desc-auto_mask.nii.gz", "bids:raw:x.json"]
+    assert meta["Type"] == "Lesion"
+    # a JSON result is its own file: its Sources are rewritten too
+    measures = tmp_path / "measures.json"
+    measures.write_text(json.dumps({"LesionVolume": 1.5, "Sources": [str(source)]}))
+    sink = DerivativesDataSink(base_directory=str(out), source_file=str(source), links=links, in_file=str(measures),
+                               entities={"desc": "lesion", "suffix": "measures", "extension": ".json"})
+    stored = json.loads(open(sink.run().outputs.out_file).read())
+    assert stored == {"LesionVolume": 1.5, "Sources": ["bids:raw:sub-01/dwi/sub-01_dwi.nii.gz"]}
