@@ -205,10 +205,11 @@ def test_group_report_content(output_dir):
     assert "<th>A</th>" in text and "<th>B</th>" in text and "site_A" not in text
     p = float(cohort.loc[cohort["characteristic"] == "age", "p_value"].iloc[0])
     assert len(repr(p)) > 6 and (f"<td>{p:.3f}</td>" in text or "<td>&lt; 0.001</td>" in text)
-    assert f"group/space-{SPACE}_res-2_hemi-L_desc-TP_attention.png" in refs
+    assert f"group/hemi-L_space-{SPACE}_res-2_desc-TP_attention.png" in refs
     assert "No participant in this group." in text
     assert "Moulton" in text and "Jetley" in text and "DeLong" in text
     assert "sub-01.html" in refs and "logs/CITATION.md" in refs
+    assert "logs/CITATION.html" in refs and "logs/CITATION.bib" in refs
     text = run_path(output_dir, "citation").read_text()
     for name in ("Moulton", "Jetley", "Avants", "Dipy", "Nipype", "Keras", "numpy", "bids-stroke"):
         assert name.lower() in text.lower()
@@ -289,7 +290,7 @@ def test_regenerated_reports_are_identical_and_recompute_nothing(output_dir, mon
     assert sorted(before) == sorted(after)
     for name, (digest, mtime) in before.items():
         assert after[name][0] == digest, f"{name} changed"
-        if not name.endswith((".html", ".png", ".md")):
+        if not name.endswith((".html", ".png", ".md", ".bib")):
             assert after[name][1] == mtime, f"{name} was rewritten"
     assert {p.name for p in written} == {p.name for p in _reports(output_dir)} | {"CITATION.md"}
 
@@ -336,9 +337,33 @@ def test_one_citation_table(tmp_path):
     from bids_stroke.citations import CITATIONS
     from bids_stroke.spatial import templates
 
-    assert templates.FONOV_CITATION == CITATIONS["fonov"]
+    assert templates.FONOV_CITATION == f"{CITATIONS['fonov2009']} {CITATIONS['fonov2011']}"
     assert templates.TEMPLATEFLOW_CITATION == CITATIONS["templateflow"]
-    assert CITATIONS["fonov"] in citation.cited(tmp_path)
+    assert {CITATIONS["fonov2009"], CITATIONS["fonov2011"]} <= set(citation.cited(tmp_path))
+
+
+def test_citation_markdown_html_and_bibtex_come_from_one_list(output_dir):
+    """logs/CITATION.md, .html and .bib: the same references, the same boilerplate."""
+    import re
+
+    from bids_stroke.citations import BIBLIOGRAPHY, CITATIONS
+
+    keys = citation.cited_keys(output_dir)
+    markdown = run_path(output_dir, "citation").read_text()
+    page = run_path(output_dir, "citation_html").read_text()
+    bib = run_path(output_dir, "citation_bib").read_text()
+    assert re.findall(r"^@\w+\{([\w]+),$", bib, flags=re.M) == keys
+    for key in keys:
+        assert CITATIONS[key] in markdown and str(escape(CITATIONS[key])) in page
+        reference = BIBLIOGRAPHY[key]
+        assert f"year = {{{reference['year']}}}" in bib
+        if reference.get("doi"):
+            assert f"doi = {{{reference['doi']}}}" in bib
+    methods = markdown.split("## Methods\n\n")[1].split("\n")[0]
+    assert str(escape(methods)) in page and "bids-stroke" in methods
+    # the BibTeX braces balance in every entry
+    for entry in bib.split("\n@"):
+        assert entry.count("{") == entry.count("}")
 
 
 def test_single_reports_match_write_reports(output_dir):

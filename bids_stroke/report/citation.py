@@ -1,8 +1,9 @@
-"""The methods boilerplate and the references: ``OUTPUT_DIR/logs/CITATION.md``.
+"""The methods boilerplate and the references: ``OUTPUT_DIR/logs/CITATION.md``, ``.html`` and ``.bib``.
 
 The methods paragraph follows what OUTPUT_DIR holds: the template space of the group maps
 and the variants of the trained ensemble (:func:`trained_variants`); the group report
-shows the same paragraph and references.
+shows the same paragraph and references. The three files come from one list of reference
+keys (:func:`cited_keys`) of one table (:data:`bids_stroke.citations.BIBLIOGRAPHY`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from markupsafe import escape
+
 from bids_stroke.bids.naming import run_path
 from bids_stroke.bids.writers import write_text
-from bids_stroke.citations import CITATIONS
+from bids_stroke.citations import CITATIONS, bibtex
 from bids_stroke.config import VARIANT_NAMES
 from bids_stroke.model.spec import MANIFEST
 from bids_stroke.preprocess.lesion_auto import ADC_THRESHOLD, MIN_COMPONENT_ML, TRACE_RATIO
@@ -31,6 +34,9 @@ from bids_stroke.spatial.templates import DEFAULT_TEMPLATE
 __all__ = [
     "REFERENCES",
     "cited",
+    "cited_keys",
+    "citation_bibtex",
+    "citation_html",
     "citation_markdown",
     "ensemble_phrase",
     "methods_text",
@@ -40,7 +46,7 @@ __all__ = [
 
 #: Keys of :data:`bids_stroke.citations.CITATIONS` that every report cites, in order.
 REFERENCES = ("moulton2022", "jetley2018", "ants", "dipy", "nipype", "keras", "tensorflow", "delong", "bids",
-              "fonov")
+              "fonov2009", "fonov2011")
 
 
 _NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
@@ -115,12 +121,17 @@ def _auto_masks(output_dir: Path) -> int:
     return lesion_source_counts(read_tsv(loco_predictions_path(output_dir))).get("auto", 0)
 
 
-def cited(output_dir: str | os.PathLike) -> list[str]:
-    """The references of the reports: :data:`REFERENCES`, the automatic lesion masks' when
-    some were used, and those of the data used."""
+def cited_keys(output_dir: str | os.PathLike) -> list[str]:
+    """The keys of the references of the reports: :data:`REFERENCES`, the automatic lesion
+    masks' when some were used, and those of the data used."""
     out = Path(output_dir)
     masks = ("straka2010", "purushotham2015") if _auto_masks(out) else ()
-    return [CITATIONS[key] for key in (*REFERENCES, *masks, *_data_sources(out))]
+    return [*REFERENCES, *masks, *_data_sources(out)]
+
+
+def cited(output_dir: str | os.PathLike) -> list[str]:
+    """The references of the reports as text (:func:`cited_keys`)."""
+    return [CITATIONS[key] for key in cited_keys(output_dir)]
 
 
 def methods_text(versions: dict[str, str], space: str | None, variants: Sequence[str] | None, *,
@@ -166,11 +177,15 @@ def methods_text(versions: dict[str, str], space: str | None, variants: Sequence
     )
 
 
+def _methods(out: Path) -> tuple[str, dict[str, str]]:
+    versions = software_versions()
+    return methods_text(versions, group_space(out), trained_variants(out), auto_masks=_auto_masks(out)), versions
+
+
 def citation_markdown(output_dir: str | os.PathLike) -> str:
     """Content of ``logs/CITATION.md``: methods boilerplate, software versions, references."""
     out = Path(output_dir)
-    versions = software_versions()
-    methods = methods_text(versions, group_space(out), trained_variants(out), auto_masks=_auto_masks(out))
+    methods, versions = _methods(out)
     lines = ["# Citing bids-stroke", "",
              "The following boilerplate describes the processing; copy it into your methods section and "
              "cite the references below.", "", "## Methods", "", methods, "",
@@ -181,6 +196,27 @@ def citation_markdown(output_dir: str | os.PathLike) -> str:
     return "\n".join(lines) + "\n"
 
 
+def citation_html(output_dir: str | os.PathLike) -> str:
+    """Content of ``logs/CITATION.html``: the boilerplate and references as a standalone page."""
+    out = Path(output_dir)
+    methods, versions = _methods(out)
+    items = "\n".join(f"<li>{escape(text)}</li>" for text in cited(out))
+    software = "\n".join(f"<li>{escape(label)}: {escape(version)}</li>" for label, version in versions.items())
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<title>Citing bids-stroke</title>\n</head>\n<body>\n<h1>Citing bids-stroke</h1>\n"
+            "<p>The following boilerplate describes the processing; copy it into your methods section and cite "
+            "the references below (BibTeX: CITATION.bib).</p>\n"
+            f"<h2>Methods</h2>\n<p>{escape(methods)}</p>\n<h2>Software versions</h2>\n<ul>\n{software}\n</ul>\n"
+            f"<h2>References</h2>\n<ol>\n{items}\n</ol>\n</body>\n</html>\n")
+
+
+def citation_bibtex(output_dir: str | os.PathLike) -> str:
+    """Content of ``logs/CITATION.bib``: one BibTeX entry per reference of :func:`cited_keys`."""
+    return "\n".join(bibtex(key) for key in cited_keys(output_dir))
+
+
 def write_citation(output_dir: str | os.PathLike) -> Path:
-    """Write ``OUTPUT_DIR/logs/CITATION.md`` (:func:`citation_markdown`)."""
+    """Write ``OUTPUT_DIR/logs/CITATION.md``, ``.html`` and ``.bib``; return the ``.md``."""
+    write_text(run_path(output_dir, "citation_html"), citation_html(output_dir))
+    write_text(run_path(output_dir, "citation_bib"), citation_bibtex(output_dir))
     return write_text(run_path(output_dir, "citation"), citation_markdown(output_dir))

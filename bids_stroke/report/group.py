@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from bids_stroke import __version__
-from bids_stroke.bids.naming import derivative_path, report_path, sidecar_path
+from bids_stroke.bids.naming import derivative_path, report_path, run_path, sidecar_path
 from bids_stroke.bids.writers import write_text
 from bids_stroke.maps import ALL_GROUP, CLASSIFICATION_GROUPS, HEMISPHERES, group_map_path, summary_path
 from bids_stroke.config import VARIANT_NAMES
@@ -112,8 +112,6 @@ def _cohort_view(cohort: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
 
 def _model_card(output_dir: Path, links: list[dict[str, str]]) -> dict[str, Any] | None:
     """The final ensemble's model card (summary, limitations, clinical models), linked."""
-    from bids_stroke.bids.naming import run_path
-
     bundle = run_path(output_dir, "ensemble")
     card = (read_json(bundle / MANIFEST) or {}).get("model_card")
     if not isinstance(card, dict):
@@ -311,7 +309,9 @@ def write_group_report(output_dir: str | os.PathLike) -> Path:
         figures=figs, maps=maps, links=links, participants=participants, versions=versions,
         methods=methods_text(versions, space, trained_variants(out), auto_masks=sources.get("auto", 0)),
         citations=cited(out),
-        citation_file=rel(out, citation), threshold=threshold,
+        citation_files=[rel(out, citation), *(rel(out, run_path(out, kind)) for kind in ("citation_html",
+                                                                                           "citation_bib"))],
+        threshold=threshold,
         lesion_sources=[(_SOURCE_NAMES[k], n) for k, n in sources.items()],
         auto_masks=sources.get("auto", 0), card=card, posthoc=posthoc,
     )
