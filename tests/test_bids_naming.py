@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -221,15 +222,33 @@ def schema_entity_order() -> list[str]:
     return [loaded.objects.entities[name].name for name in loaded.rules.entities]
 
 
-def entity_order_errors(name: str, order: list[str]) -> list[str]:
-    """What in a file name breaks the schema's entity order (empty when nothing does)."""
-    stem = name.split(".")[0]
-    keys = [part.split("-", 1)[0] for part in stem.split("_")[:-1]]  # the last part is the suffix
-    errors = [f"'{key}' is not an entity" for key in keys if key not in order and key not in NON_SCHEMA_KEYS]
+def entity_keys(name: str) -> list[str]:
+    """The keys of a file name's ``key-value`` parts, in order (``sub``, ``space``, ...).
+
+    Names as the docs spell them are accepted: a folder part, optional parts in brackets
+    and placeholders (``sub-<L>[_ses-<S>]_space-<TPL>_desc-<a1|a2|a3>_attention.nii.gz``).
+    """
+    stem = Path(name.replace("[", "").replace("]", "")).name.split(".")[0]
+    return re.findall(r"(?:^|_)([A-Za-z]+)-", stem)
+
+
+def key_order_errors(keys: list[str], order: list[str], *, strict: bool = True) -> list[str]:
+    """What in a sequence of entity keys breaks the schema's order (empty when nothing does).
+
+    With ``strict``, a key that is neither a schema entity nor one of
+    :data:`NON_SCHEMA_KEYS` is an error too.
+    """
+    errors = [f"'{key}' is not an entity" for key in keys
+              if strict and key not in order and key not in NON_SCHEMA_KEYS]
     ranks = [order.index(key) for key in keys if key in order]
     if ranks != sorted(ranks):
         errors.append(f"entities {[k for k in keys if k in order]} are not in the schema's order")
     return errors
+
+
+def entity_order_errors(name: str, order: list[str], *, strict: bool = True) -> list[str]:
+    """What in a file name breaks the schema's entity order (empty when nothing does)."""
+    return key_order_errors(entity_keys(name), order, strict=strict)
 
 
 def _group_map_names(tmp_path) -> list[str]:
@@ -260,6 +279,50 @@ def test_every_output_name_follows_the_schema_entity_order(tmp_path):
     # the check itself sees a drifted name
     assert entity_order_errors("space-MNI152NLin2009cAsym_res-2_hemi-L_desc-a1_attention.nii.gz", order)
     assert entity_order_errors("sub-01_foo-1_desc-x_dwi.nii.gz", order) == ["'foo' is not an entity"]
+
+
+def pattern_keys(pattern: str) -> list[str]:
+    """The entity keys of the file-name part of a pybids path pattern, in order."""
+    return re.findall(r"([A-Za-z]+)-\{", pattern.rsplit("/", 1)[-1])
+
+
+@pytest.mark.parametrize("pattern", [*d.PATH_PATTERNS, *d.TRUTH_PATTERNS])
+def test_every_path_pattern_follows_the_schema_entity_order(pattern):
+    """Every name the package builds comes from these patterns: an entity added to one out
+    of the schema's order fails here, before any name is built."""
+    keys = pattern_keys(pattern)
+    assert "desc" in keys or "suffix" in pattern
+    assert key_order_errors(keys, schema_entity_order()) == []
+
+
+def test_the_pattern_check_sees_the_old_group_map_order():
+    old = "{datatype<group>}/[space-{space}_][res-{res}_][hemi-{hemi<L|R>}_]desc-{desc}_{suffix}{extension}"
+    assert pattern_keys(old) == ["space", "res", "hemi", "desc"]
+    assert key_order_errors(pattern_keys(old), schema_entity_order())
+
+
+#: The README, which spells the output names for users.
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+#: A file name as the README writes it (with placeholders, optional parts, a folder).
+_DOC_NAME = re.compile(r"[\w<>\[\]|,*{}./-]+\.(?:nii\.gz|nii|json|tsv|h5|svg|png)\b")
+
+
+def documented_names(text: str) -> list[str]:
+    """The file names with entities that a Markdown text spells."""
+    return sorted({name for name in _DOC_NAME.findall(text) if entity_keys(name)})
+
+
+def test_every_name_the_readme_spells_follows_the_schema_entity_order():
+    order = schema_entity_order()
+    names = documented_names(README.read_text(encoding="utf-8"))
+    assert any(name.startswith("group/hemi-") for name in names), "the README names the group maps"
+    assert len(names) > 20
+    # logs/ and models/ names (participant-<run>, fold-<F>) are not BIDS names: order only
+    assert {name: entity_order_errors(name, order, strict=False) for name in names
+            if entity_order_errors(name, order, strict=False)} == {}
+    drifted = documented_names("`group/space-<TPL>_res-2_hemi-<L|R>_desc-<a1|a2|a3>_attention.nii.gz`")
+    assert drifted and entity_order_errors(drifted[0], order)
 
 
 def test_bids_uri_names_the_dataset_that_holds_the_file(tmp_path):

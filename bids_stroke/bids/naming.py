@@ -8,6 +8,18 @@ table. Files that are not BIDS derivatives (models, logs, reports) have their pa
 :func:`run_path` and :func:`report_path`; the raw files and ground truth that the
 simulator writes in :func:`raw_path` and :func:`truth_path`. Nothing else in the package
 assembles or takes apart a file name.
+
+Entities appear in the order of the BIDS specification's schema (``bidsschematools``:
+``sub``, ``ses``, ``acq``, ``run``, ..., ``hemi``, ``space``, ..., ``res``, ...,
+``label``, ``desc``), e.g. ``hemi-L_space-<TPL>_res-2_desc-a1_attention.nii.gz``; the
+tests check every pattern and every name against the schema. ``from``, ``to`` and
+``mode`` are not entities of the schema: they are the transform-naming convention of
+fMRIPrep and the other NiPreps (``_from-X_to-Y_mode-image_xfm.h5``), kept after the
+source entities where those tools write them.
+
+``Sources`` in sidecars are BIDS URIs (:func:`bids_uri`): ``bids:<dataset>:<path>`` for a
+file of a dataset named in ``DatasetLinks`` (:data:`RAW_DATASET`, :data:`LESION_DATASET`),
+``bids::<path>`` for one of OUTPUT_DIR itself.
 """
 
 from __future__ import annotations
@@ -25,10 +37,8 @@ from bids.layout.writing import build_path
 #: a 4D series and of a trace-only series are the same kind of image).
 SOURCE_ENTITIES = ("subject", "session", "acquisition", "run")
 
-#: Entities in the order of the BIDS schema (``bidsschematools``: ... run, hemi, space, res,
-#: label, desc); ``from``, ``to`` and ``mode`` are not schema entities but the transform
-#: convention of the NiPreps (``_from-X_to-Y_mode-image_xfm.h5``), kept after the source
-#: entities as they write them.
+#: Entities in the order of the BIDS schema (see the module's docstring; ``from``, ``to``
+#: and ``mode``, the NiPreps' transform convention, are not schema entities).
 _SUBJECT_ENTITIES = (
     "sub-{subject}[_ses-{session}][_acq-{acquisition}][_run-{run}]"
     "[_from-{from}][_to-{to}][_mode-{mode}][_hemi-{hemi<L|R>}][_space-{space}][_res-{res}]"
