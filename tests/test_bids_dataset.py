@@ -46,9 +46,31 @@ def test_dataset_links_resolve_the_sources_uris_and_survive_the_group_level(tmp_
     d.init_derivatives(out, [bids, lesions], d.dataset_links(bids, lesions))
     links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
     assert links == {"raw": bids.absolute().as_uri(), "lesions": lesions.absolute().as_uri()}
-    # the group level links BIDS_DIR only: the participant level's lesion link stays
+    sources = json.loads((out / "dataset_description.json").read_text())["SourceDatasets"]
+    assert [entry["URL"] for entry in sources] == [bids.resolve().as_uri(), lesions.resolve().as_uri()]
+    # the group level links and lists BIDS_DIR only: the participant level's lesion dataset stays
     d.init_derivatives(out, [bids], d.dataset_links(bids))
-    assert json.loads((out / "dataset_description.json").read_text())["DatasetLinks"] == links
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetLinks"] == links and description["SourceDatasets"] == sources
+
+
+def test_the_datasets_of_the_masks_are_linked(tmp_path):
+    """Without --lesion-dir, the derivatives datasets under BIDS_DIR that hold the masks are
+    linked as ``lesions``, ``lesions2``: their files are not BIDS_DIR's."""
+    bids = tmp_path / "bids"
+    masks = []
+    for name in ("manual", "lesions"):
+        root = bids / "derivatives" / name
+        (root / "sub-01" / "dwi").mkdir(parents=True)
+        (root / "dataset_description.json").write_text("{}")
+        masks.append(root / "sub-01" / "dwi" / "sub-01_label-lesion_mask.nii.gz")
+    (bids / "dataset_description.json").write_text("{}")
+    in_raw = bids / "sub-01" / "dwi" / "sub-01_desc-brain_mask.nii.gz"
+    roots = d.mask_datasets(bids, [masks[1], None, masks[0], masks[1], in_raw])
+    assert roots == [bids / "derivatives" / "lesions", bids / "derivatives" / "manual"]
+    assert d.dataset_links(bids, *roots) == {"raw": str(bids), "lesions": str(roots[0]), "lesions2": str(roots[1])}
+    assert d.dataset_links(bids, None) == {"raw": str(bids)}
+    assert d.dataset_root(tmp_path / "elsewhere" / "m.nii.gz") is None
 
 
 def test_container_detection(monkeypatch):

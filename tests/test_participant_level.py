@@ -17,6 +17,7 @@ import pytest
 from scipy import ndimage
 
 from bids_stroke.bids.layout import DwiInputs
+from bids_stroke.bids.naming import sidecar_path
 from bids_stroke.cli import main
 from bids_stroke.errors import ExitCode
 from bids_stroke.simulate import load_truth
@@ -97,6 +98,13 @@ def test_lesion_source_decides_which_mask_the_lesion_steps_use(tmp_path, source,
         return
     measures, lesion = nodes["lesion_measures"], nodes["lesion"]
     assert measures.inputs.lesion_source == mask_from
+    # the lesion masks written on the model grid and in template space say what they are
+    # and name the mask they come from: the given one, or the automatic one as stored
+    auto_mask = tmp_path / "out" / "sub-01" / "dwi" / "sub-01_label-lesion_desc-auto_mask.nii.gz"
+    for name in ("ds_lesion_model", "ds_lesion_template"):
+        metadata = nodes[name].inputs.metadata
+        assert metadata["Type"] == "Lesion", name
+        assert metadata["Sources"] == [str(f if mask_from == "given" else auto_mask)], name
     feeds = {u.name for u, v in wf._graph.in_edges(lesion)}
     if mask_from == "auto":
         assert feeds == {"auto_lesion"}
@@ -316,15 +324,18 @@ def test_slurm_requests_the_threads_of_multi_threaded_nodes():
 
 
 def test_sources_are_bids_uris_that_resolve_and_lesion_masks_say_so(participant_run):
-    """Every ``Sources`` entry is a BIDS URI of a file that exists (``bids:raw:`` in BIDS_DIR
-    through the description's DatasetLinks, ``bids::`` in OUTPUT_DIR); every lesion mask's
-    sidecar says ``"Type": "Lesion"``."""
+    """Every ``Sources`` entry is a BIDS URI of a file that exists (``bids:raw:`` in BIDS_DIR,
+    ``bids:lesions:`` in the derivatives dataset the given masks come from, both through the
+    description's DatasetLinks; ``bids::`` in OUTPUT_DIR); every lesion mask has a sidecar
+    that says ``"Type": "Lesion"``."""
     from urllib.parse import unquote, urlparse
 
-    out = participant_run["out"]
-    links = json.loads((out / "dataset_description.json").read_text())["DatasetLinks"]
+    out, bids = participant_run["out"], participant_run["bids"]
+    description = json.loads((out / "dataset_description.json").read_text())
+    links = description["DatasetLinks"]
     roots = {"": out, **{name: Path(unquote(urlparse(uri).path)) for name, uri in links.items()}}
-    assert roots["raw"] == participant_run["bids"].absolute()
+    assert roots["raw"] == bids.absolute() and roots["lesions"] == (bids / "derivatives" / "lesions").absolute()
+    assert roots["lesions"].as_uri() in {entry["URL"] for entry in description["SourceDatasets"]}
     checked = []
     for sidecar in sorted(out.glob("sub-*/dwi/*.json")):
         meta = json.loads(sidecar.read_text())
@@ -332,10 +343,13 @@ def test_sources_are_bids_uris_that_resolve_and_lesion_masks_say_so(participant_
             scheme, name, relative = uri.split(":", 2)
             assert scheme == "bids" and (roots[name] / relative).is_file(), (sidecar.name, uri)
             checked.append(name)
-        if "_label-lesion_" in sidecar.name and sidecar.name.endswith("_mask.json"):
-            assert meta["Type"] == "Lesion", sidecar.name
         if sidecar.name.endswith("_desc-brain_mask.json"):
             assert meta["Type"] == "Brain"
-    lesion_sidecars = list(out.glob("sub-*/dwi/*_space-*_label-lesion_mask.json"))
-    assert len(lesion_sidecars) >= 8 and len(checked) >= 2 * len(lesion_sidecars)
-    assert "raw" in checked and set(checked) <= {"raw", ""}
+    lesion_masks = sorted(out.glob("sub-*/dwi/*_label-lesion*_mask.nii.gz"))
+    assert len(lesion_masks) >= 12  # model grid, template space and automatic, per participant
+    for mask in lesion_masks:
+        meta = json.loads(sidecar_path(mask).read_text())
+        assert meta["Type"] == "Lesion" and meta["Sources"], mask.name
+    given = [json.loads(sidecar_path(m).read_text())["Sources"][0] for m in lesion_masks if "_space-" in m.name]
+    assert given and all(uri.startswith("bids:lesions:") for uri in given)
+    assert {"raw", "lesions"} <= set(checked) <= {"raw", "lesions", ""}

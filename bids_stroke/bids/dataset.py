@@ -15,7 +15,7 @@ from bids_stroke.bids.writers import write_json, write_text
 from bids_stroke.errors import OutputError, UsageError
 
 __all__ = ["BIDS_VERSION", "CODE_URL", "check_output_dir", "dataset_description", "dataset_links",
-           "detect_container", "init_derivatives"]
+           "dataset_root", "detect_container", "init_derivatives", "mask_datasets"]
 
 #: BIDS version the derivatives (and the simulator's datasets) declare.
 BIDS_VERSION = "1.10.0"
@@ -113,15 +113,57 @@ def _source_dataset(path: Path) -> dict[str, str]:
     return entry
 
 
-def dataset_links(bids_dir: str | os.PathLike, lesion_dir: str | os.PathLike | None = None) -> dict[str, str]:
+def dataset_root(path: str | os.PathLike) -> Path | None:
+    """The root of the BIDS dataset that holds ``path``: its nearest folder with a
+    ``dataset_description.json``; None when there is none."""
+    for folder in Path(path).absolute().parents:
+        if (folder / "dataset_description.json").is_file():
+            return folder
+    return None
+
+
+def mask_datasets(bids_dir: str | os.PathLike, masks) -> list[Path]:
+    """The derivatives datasets the given masks come from, in the order first used.
+
+    Parameters
+    ----------
+    bids_dir : path-like
+        BIDS_DIR (a mask in no dataset but BIDS_DIR's adds nothing).
+    masks : iterable of path-like or None
+        The lesion and brain masks of the participants (None entries are skipped).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Absolute roots, e.g. ``BIDS_DIR/derivatives/lesions`` when ``--lesion-dir`` is not
+        given and the masks were found there.
+    """
+    raw = Path(bids_dir).absolute()
+    roots: list[Path] = []
+    for mask in masks:
+        root = dataset_root(mask) if mask is not None else None
+        if root is not None and root != raw and root not in roots:
+            roots.append(root)
+    return roots
+
+
+def dataset_links(bids_dir: str | os.PathLike, *lesion_dirs: str | os.PathLike | None) -> dict[str, str]:
     """Dataset name -> absolute root of the datasets whose files the outputs' ``Sources`` name.
 
     :data:`~bids_stroke.bids.naming.RAW_DATASET` is BIDS_DIR;
-    :data:`~bids_stroke.bids.naming.LESION_DATASET` the ``--lesion-dir`` dataset, if any.
+    :data:`~bids_stroke.bids.naming.LESION_DATASET` the lesion-mask dataset (``--lesion-dir``,
+    or the one under ``BIDS_DIR/derivatives/`` the masks were found in), further ones
+    ``lesions2``, ``lesions3``, ... (None entries are skipped).
+
+    Examples
+    --------
+    >>> dataset_links("/data/bids", "/data/bids/derivatives/lesions")
+    {'raw': '/data/bids', 'lesions': '/data/bids/derivatives/lesions'}
     """
     links = {RAW_DATASET: str(Path(bids_dir).absolute())}
-    if lesion_dir is not None:
-        links[LESION_DATASET] = str(Path(lesion_dir).absolute())
+    roots = [Path(root).absolute() for root in lesion_dirs if root is not None]
+    for index, root in enumerate(roots, start=1):
+        links[LESION_DATASET if index == 1 else f"{LESION_DATASET}{index}"] = str(root)
     return links
 
 
@@ -158,29 +200,49 @@ def dataset_description(source_datasets: list[str | os.PathLike],
     }
 
 
+def _previous_description(out: Path) -> dict[str, Any]:
+    """The ``dataset_description.json`` an earlier run left in OUTPUT_DIR ({} when none)."""
+    try:
+        description = json.loads((out / "dataset_description.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return description if isinstance(description, dict) else {}
+
+
+def _link_roots(links: Any) -> dict[str, str]:
+    """``DatasetLinks`` as written (``file://`` URIs) -> name -> path (other URIs kept)."""
+    if not isinstance(links, dict):
+        return {}
+    return {str(k): unquote(urlparse(str(v)).path) if str(v).startswith("file:") else str(v)
+            for k, v in links.items()}
+
+
+def _merged_sources(old: Any, new: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``SourceDatasets``: the earlier entries, updated by and followed by the new ones (one per URL)."""
+    entries = {str(e.get("URL")): e for e in (old if isinstance(old, list) else []) if isinstance(e, dict)}
+    entries.update({entry["URL"]: entry for entry in new})
+    return list(entries.values())
+
+
 def init_derivatives(output_dir: str | os.PathLike, source_datasets: list[str | os.PathLike],
                      links: dict[str, str] | None = None) -> Path:
     """Create OUTPUT_DIR with its ``dataset_description.json`` and ``.bidsignore``.
 
     An existing ``.bidsignore`` keeps its lines; missing ones are added. The
-    ``DatasetLinks`` of an existing description are kept, those in ``links`` added or
-    updated (the group level knows BIDS_DIR only; the participant level's lesion dataset
-    stays linked).
+    ``DatasetLinks`` and ``SourceDatasets`` of an existing description are kept, those
+    given added or updated (the group level knows BIDS_DIR only; the participant level's
+    lesion dataset stays linked and listed).
     """
     out = Path(output_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"OUTPUT_DIR {out} cannot be created: {exc.strerror}.") from exc
-    merged: dict[str, str] = {}
-    try:
-        old = json.loads((out / "dataset_description.json").read_text()).get("DatasetLinks") or {}
-        merged.update({str(k): unquote(urlparse(str(v)).path) if str(v).startswith("file:") else str(v)
-                       for k, v in old.items()})
-    except (OSError, ValueError, AttributeError):
-        pass
-    merged.update(links or {})
-    write_json(out / "dataset_description.json", dataset_description(source_datasets, merged or None))
+    previous = _previous_description(out)
+    merged = {**_link_roots(previous.get("DatasetLinks")), **(links or {})}
+    description = dataset_description(source_datasets, merged or None)
+    description["SourceDatasets"] = _merged_sources(previous.get("SourceDatasets"), description["SourceDatasets"])
+    write_json(out / "dataset_description.json", description)
     ignore = out / ".bidsignore"
     lines = ignore.read_text().splitlines() if ignore.is_file() else []
     lines += [line for line in BIDSIGNORE if line not in lines]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bids_stroke import errors
-from bids_stroke.bids.dataset import dataset_links, init_derivatives
+from bids_stroke.bids.dataset import dataset_links, init_derivatives, mask_datasets
 from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.bids.naming import participant_id, participant_label, run_path
 from bids_stroke.config import Config
@@ -49,9 +49,9 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     # no local copy; outputs are named after the template really used.
     templates = get_template_set(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION)
     LOGGER.info("Template: %s (%s, %s).", templates.space, templates.t2w.source, templates.t2w.path)
-    sources = [config.bids_dir] + ([config.lesion_dir] if config.lesion_dir else [])
-    links = dataset_links(config.bids_dir, config.lesion_dir)
-    init_derivatives(config.output_dir, sources, links)
+    lesion_dirs = _mask_datasets(config, participants)
+    links = dataset_links(config.bids_dir, *lesion_dirs)
+    init_derivatives(config.output_dir, [config.bids_dir, *lesion_dirs], links)
     config.save(run_path(config.output_dir, "config", run_id=config.run_id))
 
     omp = config.resolved_omp_nthreads()
@@ -77,6 +77,15 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
             if key not in failures and not _finished(workflow, name):
                 failures[key] = BidsStrokeError("not run: stopped after the first crash (--stop-on-first-crash)")
     return failures
+
+
+def _mask_datasets(config: Config, participants: list[DwiInputs]) -> list[Path]:
+    """The lesion-mask datasets the outputs' ``Sources`` point into: ``--lesion-dir``, or
+    else those under ``BIDS_DIR/derivatives/`` that the participants' masks come from."""
+    if config.lesion_dir:
+        return [Path(config.lesion_dir)]
+    masks = [mask for inputs in participants for mask in (inputs.lesion_mask, inputs.brain_mask)]
+    return mask_datasets(config.bids_dir, masks)
 
 
 def model_covariates(config: Config) -> dict[str, dict]:
