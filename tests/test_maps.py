@@ -163,6 +163,16 @@ def test_write_group_maps_means_counts_and_summary(tmp_path, rng):
     assert summary.n[summary.group != "all"].sum() == 3 * 6
 
 
+def test_group_map_sidecars_name_their_sources_as_bids_uris(tmp_path, rng):
+    """The maps average files of OUTPUT_DIR: their sidecars' Sources are ``bids::`` URIs."""
+    table, _ = _cohort(tmp_path, rng)
+    write_group_maps(tmp_path, table, space=SPACE)
+    meta = json.loads(sidecar_path(group_map_path(tmp_path, space=SPACE, hemi="L", group="TP", scale="a1")).read_text())
+    assert meta["Sources"] == [f"bids::in/sub-{label}_attention_a1.nii.gz" for label in ("01", "03")]
+    meta = json.loads(sidecar_path(group_map_path(tmp_path, space=SPACE, hemi="R")).read_text())
+    assert meta["Sources"] == [f"bids::in/sub-{label}_lesion.nii.gz" for label in ("04", "05")]
+
+
 def test_write_group_maps_from_arrays_and_missing_maps(tmp_path, rng):
     arrays = [rng.random(SHAPE).astype(np.float32) for _ in range(3)]
     table = pd.DataFrame({

@@ -43,7 +43,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bids_stroke.bids.naming import derivative_path
+from bids_stroke.bids.naming import bids_uri, derivative_path
 from bids_stroke.bids.writers import write_json, write_nifti, write_tsv
 from bids_stroke.model.spec import SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
@@ -213,10 +213,11 @@ def write_group_maps(
     if mask is not None:
         brain = _load(mask, affine)[0] > 0
 
-    def mean_of(column: str, members: Sequence[int]) -> tuple[np.ndarray | None, np.ndarray | None, list[str]]:
+    def mean_of(column: str, members: Sequence[int]) -> tuple[np.ndarray | None, np.ndarray | None, list[str],
+                                                              dict[str, list[str]]]:
         used = [i for i in members if _present(table.at[i, column])]
         if not used:
-            return None, None, []
+            return None, None, [], {}
         ref_affine = affine
         arrays = []
         for i in used:
@@ -228,14 +229,14 @@ def write_group_maps(
             arrays.append(data)
         if ref_affine is None:
             raise ValueError("'affine' must be given when the maps are arrays. Got None instead.")
-        return mean_map(arrays), ref_affine, [ids[i] for i in used]
+        return mean_map(arrays), ref_affine, [ids[i] for i in used], _sources(table[column][used], output_dir)
 
     written: list[Path] = []
     rows: list[dict[str, Any]] = []
     for mg in sets:
         description = "every participant" if mg.group == ALL_GROUP else f"the {mg.group} participants"
         side = HEMISPHERES[mg.hemi]
-        lesion, lesion_affine, lesion_ids = mean_of("lesion", mg.members)
+        lesion, lesion_affine, lesion_ids, lesion_sources = mean_of("lesion", mg.members)
         lesion_file = None
         if lesion is not None:
             lesion_file = group_map_path(output_dir, space=space, hemi=mg.hemi, group=mg.group)
@@ -244,11 +245,11 @@ def write_group_maps(
                                f"{description} with a {side} lesion",
                 "Units": "probability (0-1)", "Hemisphere": mg.hemi, "LesionSide": side,
                 "ClassificationGroup": mg.group, "NumberOfParticipants": len(lesion_ids),
-                "Participants": lesion_ids, **extra,
+                "Participants": lesion_ids, **lesion_sources, **extra,
             }
             written.append(write_nifti(lesion_file, _image(lesion, lesion_affine), meta))
         for scale, column in columns.items():
-            att, att_affine, att_ids = mean_of(column, mg.members)
+            att, att_affine, att_ids, att_sources = mean_of(column, mg.members)
             row: dict[str, Any] = {"scale": scale, "hemi": mg.hemi, "group": mg.group, "n": len(att_ids),
                                    "fraction_in_lesion": np.nan, "correlation": np.nan,
                                    "attention_map": None, "lesion_map": lesion_file.name if lesion_file else None}
@@ -259,7 +260,7 @@ def write_group_maps(
                                    "lesion (each participant's map is the mean over the ensemble's variants)",
                     "Units": "attention weight (softmax over the voxels of the scale), resampled",
                     "Scale": scale, "Hemisphere": mg.hemi, "LesionSide": side, "ClassificationGroup": mg.group,
-                    "NumberOfParticipants": len(att_ids), "Participants": att_ids, **extra,
+                    "NumberOfParticipants": len(att_ids), "Participants": att_ids, **att_sources, **extra,
                 }
                 written.append(write_nifti(path, _image(att, att_affine), meta))
                 row["attention_map"] = path.name
@@ -272,6 +273,13 @@ def write_group_maps(
     written.append(write_json(summary_path(output_dir, space=space, extension=".json"), summary_dictionary(),
                               sort_keys=False))
     return written
+
+
+def _sources(cells: Sequence[Any], output_dir: str | os.PathLike) -> dict[str, list[str]]:
+    """``{"Sources": [...]}``: the BIDS URIs of the files averaged into a map (``bids::`` for
+    OUTPUT_DIR's own files); ``{}`` when the maps were given as arrays or images."""
+    files = [cell for cell in cells if isinstance(cell, (str, os.PathLike))]
+    return {"Sources": [bids_uri(path, output_dir, {}) for path in files]} if files else {}
 
 
 def _image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
