@@ -88,6 +88,25 @@ def test_an_image_without_lesion_gives_an_empty_mask():
     assert not mask.any() and info["LesionVolume"] == 0.0
 
 
+def test_the_interface_writes_a_lesion_mask_and_its_sidecar_metadata(tmp_path, monkeypatch):
+    """AutoLesion (the automatic mask of the participant level): the mask, and the sidecar
+    metadata that says it is a lesion mask and where it comes from."""
+    from bids_stroke.interfaces.lesion import AutoLesion
+
+    trace, adc, brain, affine, lesion = _phantom()
+    files = {}
+    for name, data in (("trace", trace), ("adc", adc), ("brain_mask", brain.astype(np.uint8))):
+        files[name] = str(tmp_path / f"{name}.nii.gz")
+        nib.save(nib.Nifti1Image(data.astype(np.float32 if name != "brain_mask" else np.uint8), affine),
+                 files[name])
+    sources = [str(tmp_path / "bids" / "sub-01" / "dwi" / "sub-01_dwi.nii.gz")]
+    monkeypatch.chdir(tmp_path)
+    result = AutoLesion(sources=sources, **files).run().outputs
+    assert dice(np.asarray(nib.load(result.out_mask).dataobj) > 0, lesion) > 0.9
+    assert result.metadata["Type"] == "Lesion" and result.metadata["LesionSource"] == "auto"
+    assert result.metadata["Sources"] == sources
+
+
 @pytest.fixture(scope="module")
 def every_site(tmp_path_factory):
     """One simulated subject per site profile (4D b=1000, multi-shell, b=1400/2000, trace-only

@@ -170,7 +170,18 @@ def test_dataset_metadata(simulated_cohort):
     desc = json.loads((simulated_cohort / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "raw" and "ds004889" in json.dumps(desc)
     der = simulated_cohort / "derivatives" / "lesions" / "dataset_description.json"
-    assert json.loads(der.read_text())["DatasetType"] == "derivative"
+    lesion_description = json.loads(der.read_text())
+    assert lesion_description["DatasetType"] == "derivative"
+    # every lesion mask says so, and names its DWI through the lesion dataset's DatasetLinks
+    raw = (der.parent / lesion_description["DatasetLinks"]["raw"]).resolve()
+    masks = sorted(der.parent.glob("sub-*/**/*_label-lesion_mask.nii.gz"))
+    assert masks and raw == simulated_cohort.resolve()
+    for mask in masks:
+        meta = json.loads(mask.with_name(mask.name.replace(".nii.gz", ".json")).read_text())
+        (uri,) = meta["Sources"]
+        scheme, name, relative = uri.split(":", 2)
+        assert meta["Type"] == "Lesion" and scheme == "bids" and (raw / relative).is_file()
+        assert relative.startswith(mask.name.split("_")[0] + "/") and relative.endswith("_dwi.nii.gz")
     rows = _subjects(simulated_cohort)
     assert list(rows[0]) == ["participant_id", "site", "mrs", "age", "nihss", "sex"]
     truth = {ln.split("\t")[0]: ln.split("\t")[2] for ln in

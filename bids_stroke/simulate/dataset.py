@@ -14,7 +14,16 @@ import numpy as np
 
 from bids_stroke import __version__
 from bids_stroke.bids.dataset import BIDS_VERSION, CODE_URL
-from bids_stroke.bids.naming import LESION_DERIVATIVES, TRUTH_DIR, derivative_path, participant_id, raw_path
+from bids_stroke.bids.naming import (
+    LESION_DERIVATIVES,
+    RAW_DATASET,
+    TRUTH_DIR,
+    bids_uri,
+    derivative_path,
+    participant_id,
+    raw_path,
+    sidecar_path,
+)
 from bids_stroke.errors import UsageError
 from bids_stroke.simulate import acquire, writers as w
 from bids_stroke.simulate.acquire import MASK_THRESHOLD
@@ -55,6 +64,14 @@ def _sidecar(site: SiteProfile, extra=None) -> dict:
     return meta
 
 
+def _mask_sidecar(out_dir: Path, dwi: Path) -> dict:
+    """The sidecar of a lesion mask of ``derivatives/lesions/``: a lesion mask, made from the
+    DWI named by a BIDS URI into the raw dataset (``DatasetLinks`` of the lesion dataset)."""
+    uri = bids_uri(dwi, Path(out_dir) / LESION_DERIVATIVES, {RAW_DATASET: out_dir})
+    return {"Type": "Lesion", "Sources": [uri],
+            "Description": f"Voxels whose simulated lesion fraction is at least {MASK_THRESHOLD}."}
+
+
 def write_subject(out_dir: Path, plan: SubjectPlan, result: dict, session, anatomy) -> dict:
     """Write one subject's BIDS, derivative and truth files; return its truth row."""
     site, label = plan.site, plan.label
@@ -83,10 +100,11 @@ def write_subject(out_dir: Path, plan: SubjectPlan, result: dict, session, anato
         w.write_text(dwi_path(".bvec"), "".join(
             " ".join(f"{v:.6f}".rstrip("0").rstrip(".") if v else "0" for v in row) + "\n"
             for row in result["bvecs"]))
-    w.write_nifti(derivative_path(Path(out_dir) / LESION_DERIVATIVES, subject=label,
-                                  session=session, label="lesion", suffix="mask",
-                                  extension=".nii.gz"),
-                  result["mask"], aff)
+    mask = derivative_path(Path(out_dir) / LESION_DERIVATIVES, subject=label, session=session,
+                           label="lesion", suffix="mask", extension=".nii.gz")
+    w.write_nifti(mask, result["mask"], aff)
+    w.write_json(sidecar_path(mask), _mask_sidecar(
+        out_dir, dwi_path(".nii.gz", "TRACE" if site.kind == "trace" else None)))
 
     paths = truth_paths(out_dir, label, session)
     w.write_nifti(paths["lesion"], result["lesion"], anatomy.affine, code=4)
@@ -155,7 +173,8 @@ through the lesion.
   clinical exports come; the dataset-level `rec-TRACE_dwi.bval/.bvec` and
   `rec-ADC_dwi.bval/.bvec` give their b-value (and a null direction) to every such image
   by BIDS inheritance, so that the dataset validates.
-- `derivatives/lesions/`: the lesion mask on each DWI grid.
+- `derivatives/lesions/`: the lesion mask on each DWI grid (sidecar: `"Type": "Lesion"`, its
+  DWI in `Sources` as a BIDS URI into this dataset, `bids:raw:...`).
 - `truth/` (outside BIDS): template-space lesions, the native-to-template transforms and
   the simulation parameters.
 
@@ -227,6 +246,7 @@ def write_dataset_files(out_dir, plans, rows, *, seed, n_sites, session, downsam
         "DatasetType": "derivative",
         "GeneratedBy": generated,
         "SourceDatasets": [{"URL": "../../"}],
+        "DatasetLinks": {RAW_DATASET: "../../"},
     })
     w.write_text(der / "README", "Lesion masks on each DWI grid: voxels whose simulated "
                  f"lesion fraction is at least {MASK_THRESHOLD}.\n")
