@@ -1,11 +1,13 @@
 """Benchmark of the group statistics: metrics + bootstrap CIs + DeLong.
 
 Times, for N participants and K models (defaults: 600 and 11, the eight variants, the
-ensemble and two baselines), the metrics at threshold 0.5, their 95 % CIs from B bootstrap
-resamples (default 10,000) and DeLong's covariance of every AUC plus one test per model
-against the ensemble, as :mod:`bids_stroke.stats` computes them; next to a plain
-reference in the same run: a Python loop over resamples that indexes the data and calls
-``sklearn.metrics.roc_auc_score`` and numpy counts per model. The loop runs
+ensemble and two baselines), the metrics at threshold 0.5 and the calibration (Brier
+score, calibration intercept and slope), their 95 % CIs from B bootstrap resamples
+(default 10,000) and DeLong's covariance of every AUC plus one test per model against the
+ensemble, as :mod:`bids_stroke.stats` computes them; next to a plain reference in the
+same run: a Python loop over resamples that indexes the data and calls
+``sklearn.metrics.roc_auc_score``, ``sklearn.metrics.brier_score_loss``, numpy counts and
+two statsmodels logistic fits (the recalibration) per model. The loop runs
 ``--naive-resamples`` resamples (default 1,000) and its time is scaled to B; both draw
 the same resamples, so their intervals must agree exactly when run on the same count.
 
@@ -22,7 +24,8 @@ import argparse
 import time
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+import statsmodels.api as sm
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from bids_stroke.stats import bootstrap_metrics, delong_auc_covariance, delong_test
 from bids_stroke.stats.metrics import METRIC_NAMES
@@ -51,6 +54,8 @@ def _naive(y, scores, n_boot, seed, batch=1000):
     n, k = y.size, scores.shape[0]
     values = {name: np.full((k, n_boot), np.nan) for name in METRIC_NAMES}
     pred = scores >= 0.5
+    logits = np.log(scores / (1 - scores))
+    binomial = sm.families.Binomial()
     for start in range(0, n_boot, batch):
         rows = rng.integers(0, n, size=(min(batch, n_boot - start), n))
         for j, idx in enumerate(rows):
@@ -70,6 +75,11 @@ def _naive(y, scores, n_boot, seed, batch=1000):
                 values["specificity"][m, b] = tn / (tn + fp)
                 values["ppv"][m, b] = tp / (tp + fp) if tp + fp else np.nan
                 values["npv"][m, b] = tn / (tn + fn) if tn + fn else np.nan
+                values["brier"][m, b] = brier_score_loss(yb, scores[m, idx])
+                x = logits[m, idx]
+                values["calibration_intercept"][m, b] = sm.GLM(yb, np.ones((n, 1)), family=binomial,
+                                                               offset=x).fit().params[0]
+                values["calibration_slope"][m, b] = sm.GLM(yb, sm.add_constant(x), family=binomial).fit().params[1]
     low = {name: np.nanquantile(v, 0.025, axis=1) for name, v in values.items()}
     high = {name: np.nanquantile(v, 0.975, axis=1) for name, v in values.items()}
     return low, high
@@ -98,7 +108,8 @@ def main(argv=None) -> None:
     low, high = _naive(y, scores, args.naive_resamples, args.seed)
     t_naive = time.perf_counter() - start
     t_naive_full = t_naive * args.bootstrap / args.naive_resamples
-    print(f"naive per-resample loop (sklearn roc_auc_score + numpy counts): {t_naive:.2f} s for "
+    print(f"naive per-resample loop (sklearn roc_auc_score, brier_score_loss, numpy counts, statsmodels "
+          f"recalibration): {t_naive:.2f} s for "
           f"{args.naive_resamples} resamples = {t_naive_full:.1f} s per {args.bootstrap} (scaled)")
     print(f"speed-up of bids_stroke.stats over the naive loop: {t_naive_full / t_vec:.0f}x")
 
