@@ -180,7 +180,7 @@ def test_dataset_metadata(simulated_cohort):
         meta = json.loads(mask.with_name(mask.name.replace(".nii.gz", ".json")).read_text())
         (uri,) = meta["Sources"]
         scheme, name, relative = uri.split(":", 2)
-        assert meta["Type"] == "Lesion" and scheme == "bids" and (raw / relative).is_file()
+        assert meta["Type"] == "Lesion" and (scheme, name) == ("bids", "raw") and (raw / relative).is_file()
         assert relative.startswith(mask.name.split("_")[0] + "/") and relative.endswith("_dwi.nii.gz")
     rows = _subjects(simulated_cohort)
     assert list(rows[0]) == ["participant_id", "site", "mrs", "age", "nihss", "sex"]
