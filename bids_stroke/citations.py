@@ -7,18 +7,20 @@ read :data:`BIBLIOGRAPHY`, through :data:`CITATIONS` (key -> text) and :func:`bi
 
 from __future__ import annotations
 
-__all__ = ["CITATIONS", "FONOV_CITATION", "BIBLIOGRAPHY", "TEMPLATEFLOW_CITATION", "bibtex", "citation_text"]
+__all__ = ["BIBLIOGRAPHY", "CITATIONS", "FONOV_CITATION", "TEMPLATEFLOW_CITATION", "author_year", "bibtex",
+           "citation_text"]
 
 #: Key -> the reference's fields: ``kind`` (BibTeX entry type), ``authors`` (``"Surname
 #: Initials"``; ``et_al`` when the list is cut), ``title``, ``venue`` (journal, conference
 #: or publisher), ``year``, and where known ``volume``, ``number``, ``pages``, ``doi``,
 #: ``note`` (e.g. an arXiv or OpenNeuro identifier, a web address).
 BIBLIOGRAPHY: dict[str, dict] = {
-    "moulton2022": dict(
+    "moulton2023": dict(
         kind="article", authors=["Moulton E", "Valabregue R", "Piotin M"], et_al=True,
         title="Interpretable deep learning for the prognosis of long-term functional outcome post-stroke "
               "using acute diffusion weighted imaging",
-        venue="J Cereb Blood Flow Metab", year=2022, doi="10.1177/0271678X221129230"),
+        venue="J Cereb Blood Flow Metab", year=2023, volume="43", number="2", pages="198-209",
+        doi="10.1177/0271678X221129230", note="Epub 2022"),
     "jetley2018": dict(
         kind="inproceedings", authors=["Jetley S", "Lord NA", "Lee N", "Torr PHS"], title="Learn to pay attention",
         venue="International Conference on Learning Representations (ICLR)", year=2018, note="arXiv:1804.02391"),
@@ -62,7 +64,7 @@ BIBLIOGRAPHY: dict[str, dict] = {
     "templateflow": dict(
         kind="article", authors=["Ciric R", "Thompson WH", "Lorenz R"], et_al=True,
         title="TemplateFlow: FAIR-sharing of multi-scale, multi-species brain models", venue="Nat Methods",
-        year=2022, volume="19", pages="1568-1571", doi="10.1038/s41592-022-01681-2"),
+        year=2022, volume="19", number="12", pages="1568-1571", doi="10.1038/s41592-022-01681-2"),
     "straka2010": dict(
         kind="article", authors=["Straka M", "Albers GW", "Bammer R"],
         title="Real-time diffusion-perfusion mismatch analysis in acute stroke", venue="J Magn Reson Imaging",
@@ -74,7 +76,8 @@ BIBLIOGRAPHY: dict[str, dict] = {
     "soop": dict(
         kind="article", authors=["Absher J"], et_al=True,
         title="The stroke outcome optimization project: acute ischemic strokes from a comprehensive stroke center",
-        venue="Sci Data", year=2024, note="OpenNeuro ds004889"),
+        venue="Sci Data", year=2024, volume="11", number="1", pages="839", doi="10.1038/s41597-024-03667-5",
+        note="OpenNeuro ds004889"),
     "isles": dict(
         kind="article", authors=["Hernandez Petzsche MR", "de la Rosa E", "Hanning U"], et_al=True,
         title="ISLES 2022: a multi-center magnetic resonance imaging stroke lesion segmentation dataset",
@@ -102,6 +105,23 @@ def citation_text(key: str) -> str:
     if ref.get("doi"):
         text += f" doi:{ref['doi']}"
     return text
+
+
+def author_year(key: str) -> str:
+    """How a text cites a reference: first author's surname, ``et al.`` beyond two authors, year.
+
+    Examples
+    --------
+    >>> author_year("delong"), author_year("keras")
+    ('DeLong et al., 1988', 'Chollet et al., 2015')
+    """
+    ref = BIBLIOGRAPHY[key]
+    surnames = [name.rpartition(" ")[0] for name in ref["authors"]]
+    if ref.get("et_al") or len(surnames) > 2:
+        who = f"{surnames[0]} et al."
+    else:
+        who = " and ".join(surnames)
+    return f"{who}, {ref['year']}"
 
 
 def _bib_author(name: str) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from bids_stroke import __version__
 from bids_stroke.bids import dataset as d
+from bids_stroke.citations import CITATIONS
 from bids_stroke.errors import ExitCode, OutputError, UsageError
 
 
@@ -32,6 +33,7 @@ def test_dataset_description_and_bidsignore(tmp_path, monkeypatch):
     assert generated["CodeURL"].startswith("https://")
     assert generated["Container"]["Type"] == "docker" and __version__ in generated["Container"]["Tag"]
     assert desc["SourceDatasets"][0] == {"DOI": "doi:10.1/abc", "URL": bids.resolve().as_uri(), "Version": "2"}
+    assert CITATIONS["moulton2023"] in desc["HowToAcknowledge"]  # the reference of the citation table
     ignore = (out / ".bidsignore").read_text().splitlines()
     assert ignore[0] == "custom/"  # existing lines kept
     for pattern in ("*_measures.json", "*_predictions.tsv", "*_attention.nii.gz", "*_xfm.h5", "group/"):

@@ -342,28 +342,45 @@ def test_one_citation_table(tmp_path):
     assert {CITATIONS["fonov2009"], CITATIONS["fonov2011"]} <= set(citation.cited(tmp_path))
 
 
-def test_citation_markdown_html_and_bibtex_come_from_one_list(output_dir):
-    """logs/CITATION.md, .html and .bib: the same references, the same boilerplate."""
-    import re
+def test_citation_markdown_html_and_bibtex_come_from_one_table(output_dir):
+    """logs/CITATION.md and .html: the same boilerplate and the references it cites; .bib:
+    every reference of the table, those cited first."""
+    from test_citations import parse_bibtex
 
-    from bids_stroke.citations import BIBLIOGRAPHY, CITATIONS
+    from bids_stroke.citations import BIBLIOGRAPHY, CITATIONS, bibtex
 
     keys = citation.cited_keys(output_dir)
     markdown = run_path(output_dir, "citation").read_text()
     page = run_path(output_dir, "citation_html").read_text()
     bib = run_path(output_dir, "citation_bib").read_text()
-    assert re.findall(r"^@\w+\{([\w]+),$", bib, flags=re.M) == keys
+    entries = parse_bibtex(bib)
+    assert list(entries) == citation.bibtex_keys(output_dir)
+    assert list(entries)[:len(keys)] == keys and set(entries) == set(BIBLIOGRAPHY)
+    for key in BIBLIOGRAPHY:
+        assert bibtex(key) in bib
     for key in keys:
         assert CITATIONS[key] in markdown and str(escape(CITATIONS[key])) in page
-        reference = BIBLIOGRAPHY[key]
-        assert f"year = {{{reference['year']}}}" in bib
-        if reference.get("doi"):
-            assert f"doi = {{{reference['doi']}}}" in bib
+    for key in set(BIBLIOGRAPHY) - set(keys):
+        assert CITATIONS[key] not in markdown and str(escape(CITATIONS[key])) not in page
     methods = markdown.split("## Methods\n\n")[1].split("\n")[0]
     assert str(escape(methods)) in page and "bids-stroke" in methods
-    # the BibTeX braces balance in every entry
-    for entry in bib.split("\n@"):
-        assert entry.count("{") == entry.count("}")
+    bib_name = run_path(output_dir, "citation_bib").name
+    assert f'<a href="{bib_name}">' in page and bib_name in markdown
+
+
+@pytest.mark.parametrize("sources", [["given"] * 3, ["given", "auto", "auto"]])
+def test_the_boilerplate_cites_only_listed_references(tmp_path, sources):
+    """Every reference the methods paragraph cites by author and year is in the list below it."""
+    from bids_stroke.citations import BIBLIOGRAPHY, author_year
+
+    write_tsv(tmp_path / "group" / "desc-loco_predictions.tsv",
+              pd.DataFrame({"participant_id": ["sub-1", "sub-2", "sub-3"], "lesion_source": sources}))
+    methods = citation.citation_markdown(tmp_path).split("## Methods\n\n")[1].split("\n")[0]
+    in_text = {key for key in BIBLIOGRAPHY if author_year(key) in methods}
+    in_text |= {key for key in BIBLIOGRAPHY if author_year(key).replace(", ", " (") + ")" in methods}
+    assert {"moulton2023", "jetley2018", "ants", "delong"} <= in_text
+    assert in_text <= set(citation.cited_keys(tmp_path))
+    assert ("straka2010" in in_text) == ("auto" in sources)
 
 
 def test_single_reports_match_write_reports(output_dir):

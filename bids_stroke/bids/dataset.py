@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 from bids_stroke import __version__
 from bids_stroke.bids.naming import BIDSIGNORE, LESION_DATASET, RAW_DATASET
 from bids_stroke.bids.writers import write_json, write_text
+from bids_stroke.citations import citation_text
 from bids_stroke.errors import OutputError, UsageError
 
 __all__ = ["BIDS_VERSION", "CODE_URL", "check_output_dir", "dataset_description", "dataset_links",
@@ -191,12 +192,7 @@ def dataset_description(source_datasets: list[str | os.PathLike],
         "SourceDatasets": [_source_dataset(Path(p)) for p in source_datasets],
         **({"DatasetLinks": {name: Path(root).absolute().as_uri() for name, root in links.items()}}
            if links else {}),
-        "HowToAcknowledge": (
-            "Cite bids-stroke and the method it implements: Moulton E et al., Interpretable "
-            "deep learning for the prognosis of long-term functional outcome post-stroke "
-            "using acute diffusion weighted imaging. J Cereb Blood Flow Metab 2022. "
-            "doi:10.1177/0271678X221129230"
-        ),
+        "HowToAcknowledge": "Cite bids-stroke and the method it implements: " + citation_text("moulton2023"),
     }
 
 

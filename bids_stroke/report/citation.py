@@ -2,8 +2,10 @@
 
 The methods paragraph follows what OUTPUT_DIR holds: the template space of the group maps
 and the variants of the trained ensemble (:func:`trained_variants`); the group report
-shows the same paragraph and references. The three files come from one list of reference
-keys (:func:`cited_keys`) of one table (:data:`bids_stroke.citations.BIBLIOGRAPHY`).
+shows the same paragraph and references. The three files come from one table
+(:data:`bids_stroke.citations.BIBLIOGRAPHY`): the paragraph cites its entries by author and
+year (:func:`bids_stroke.citations.author_year`), the ``.md`` and ``.html`` list the cited
+ones (:func:`cited_keys`), the ``.bib`` holds every entry, the cited ones first.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from markupsafe import escape
 
 from bids_stroke.bids.naming import run_path
 from bids_stroke.bids.writers import write_text
-from bids_stroke.citations import CITATIONS, bibtex
+from bids_stroke.citations import BIBLIOGRAPHY, CITATIONS, author_year, bibtex
 from bids_stroke.config import VARIANT_NAMES
 from bids_stroke.model.spec import MANIFEST
 from bids_stroke.preprocess.lesion_auto import ADC_THRESHOLD, MIN_COMPONENT_ML, TRACE_RATIO
@@ -33,6 +35,7 @@ from bids_stroke.spatial.templates import DEFAULT_TEMPLATE
 
 __all__ = [
     "REFERENCES",
+    "bibtex_keys",
     "cited",
     "cited_keys",
     "citation_bibtex",
@@ -45,7 +48,7 @@ __all__ = [
 ]
 
 #: Keys of :data:`bids_stroke.citations.CITATIONS` that every report cites, in order.
-REFERENCES = ("moulton2022", "jetley2018", "ants", "dipy", "nipype", "keras", "tensorflow", "delong", "bids",
+REFERENCES = ("moulton2023", "jetley2018", "ants", "dipy", "nipype", "keras", "tensorflow", "delong", "bids",
               "fonov2009", "fonov2011")
 
 
@@ -134,6 +137,17 @@ def cited(output_dir: str | os.PathLike) -> list[str]:
     return [CITATIONS[key] for key in cited_keys(output_dir)]
 
 
+def _cite(*keys: str) -> str:
+    """``(Avants et al., 2008; Garyfallidis et al., 2014)``: references in parentheses."""
+    return "(" + "; ".join(author_year(key) for key in keys) + ")"
+
+
+def _in_text(key: str) -> str:
+    """``Moulton et al. (2023)``: a reference named in the flow of the text."""
+    who, _, year = author_year(key).rpartition(", ")
+    return f"{who} ({year})"
+
+
 def methods_text(versions: dict[str, str], space: str | None, variants: Sequence[str] | None, *,
                  auto_masks: int = 0) -> str:
     """The methods paragraph.
@@ -153,27 +167,28 @@ def methods_text(versions: dict[str, str], space: str | None, variants: Sequence
     masks = "" if not auto_masks else (
         f" For {auto_masks} participant{'s' if auto_masks > 1 else ''} without a given lesion mask, the "
         f"lesion was segmented automatically on the native grid: ADC below {ADC_THRESHOLD:g} × 10⁻⁶ mm²/s, "
-        f"the RAPID threshold (Straka et al., 2010; Purushotham et al., 2015), and trace at least "
+        f"the RAPID threshold {_cite('straka2010', 'purushotham2015')}, and trace at least "
         f"{TRACE_RATIO:g} times the brain's median, away from the brain's edge, in components of at least "
         f"{MIN_COMPONENT_ML:g} mL brighter than their mirror region; these masks were not checked by an expert."
     )
     return (
-        f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App reimplementing the method "
-        "of Moulton et al. (2022). For each participant, the b = 0 and trace (high-b) images were taken from "
-        "the diffusion series; the brain was extracted with dipy's median_otsu "
-        f"(dipy {versions['dipy']}); intensities were divided by the mean of the non-lesioned parenchyma; the "
-        "brain's bounding box was resampled to a 96 × 96 × 24 grid. The b = 0 image was registered to the "
-        f"{tpl} T2-weighted template (2 mm) with ANTs (ANTsPy {versions['ANTsPy']}); lesion masks and "
-        "attention maps were warped with the same transforms. Workflows ran on nipype "
-        f"{versions['nipype']}. Outcome (poor: mRS ≥ 3) was predicted by {ensemble_phrase(variants)} "
-        "with trainable attention (Jetley et al., 2018) implemented in Keras "
-        f"{versions['Keras']} (TensorFlow {versions['TensorFlow']}), trained with leave-one-center-out "
-        "cross-validation. Metrics were computed on the merged out-of-center predictions with 95 % "
-        "bootstrap confidence intervals; areas under the ROC curve were compared with DeLong's test and "
-        "sensitivities at matched specificity with McNemar's test (scikit-learn "
-        f"{versions['scikit-learn']}, statsmodels {versions['statsmodels']}, SciPy {versions['SciPy']}). "
-        "Group attention and lesion probability maps are voxel-wise means over the participants of each "
-        "lesion hemisphere and classification group." + masks
+        f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App {_cite('bids')} "
+        f"reimplementing the method of {_in_text('moulton2023')}. For each participant, the b = 0 and trace "
+        "(high-b) images were taken from the diffusion series; the brain was extracted with dipy's median_otsu "
+        f"(dipy {versions['dipy']}; {author_year('dipy')}); intensities were divided by the mean of the "
+        "non-lesioned parenchyma; the brain's bounding box was resampled to a 96 × 96 × 24 grid. The b = 0 "
+        f"image was registered to the {tpl} T2-weighted template at 2 mm {_cite('fonov2009', 'fonov2011')} "
+        f"with ANTs (ANTsPy {versions['ANTsPy']}; {author_year('ants')}); lesion masks and attention maps "
+        f"were warped with the same transforms. Workflows ran on nipype {versions['nipype']} "
+        f"{_cite('nipype')}. Outcome (poor: mRS ≥ 3) was predicted by {ensemble_phrase(variants)} "
+        f"with trainable attention {_cite('jetley2018')} implemented in Keras {versions['Keras']} "
+        f"(TensorFlow {versions['TensorFlow']}; {author_year('keras')}; {author_year('tensorflow')}), trained "
+        "with leave-one-center-out cross-validation. Metrics were computed on the merged out-of-center "
+        "predictions with 95 % bootstrap confidence intervals; areas under the ROC curve were compared with "
+        f"DeLong's test {_cite('delong')} and sensitivities at matched specificity with McNemar's test "
+        f"(scikit-learn {versions['scikit-learn']}, statsmodels {versions['statsmodels']}, SciPy "
+        f"{versions['SciPy']}). Group attention and lesion probability maps are voxel-wise means over the "
+        "participants of each lesion hemisphere and classification group." + masks
     )
 
 
@@ -186,9 +201,10 @@ def citation_markdown(output_dir: str | os.PathLike) -> str:
     """Content of ``logs/CITATION.md``: methods boilerplate, software versions, references."""
     out = Path(output_dir)
     methods, versions = _methods(out)
+    bib = run_path(out, "citation_bib").name
     lines = ["# Citing bids-stroke", "",
              "The following boilerplate describes the processing; copy it into your methods section and "
-             "cite the references below.", "", "## Methods", "", methods, "",
+             f"cite the references below (BibTeX: {bib}).", "", "## Methods", "", methods, "",
              "## Software versions", ""]
     lines += [f"- {label}: {version}" for label, version in versions.items()]
     lines += ["", "## References", ""]
@@ -200,19 +216,28 @@ def citation_html(output_dir: str | os.PathLike) -> str:
     """Content of ``logs/CITATION.html``: the boilerplate and references as a standalone page."""
     out = Path(output_dir)
     methods, versions = _methods(out)
+    bib = escape(run_path(out, "citation_bib").name)
     items = "\n".join(f"<li>{escape(text)}</li>" for text in cited(out))
     software = "\n".join(f"<li>{escape(label)}: {escape(version)}</li>" for label, version in versions.items())
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>Citing bids-stroke</title>\n</head>\n<body>\n<h1>Citing bids-stroke</h1>\n"
             "<p>The following boilerplate describes the processing; copy it into your methods section and cite "
-            "the references below (BibTeX: CITATION.bib).</p>\n"
+            f"the references below (BibTeX: <a href=\"{bib}\">{bib}</a>).</p>\n"
             f"<h2>Methods</h2>\n<p>{escape(methods)}</p>\n<h2>Software versions</h2>\n<ul>\n{software}\n</ul>\n"
             f"<h2>References</h2>\n<ol>\n{items}\n</ol>\n</body>\n</html>\n")
 
 
+def bibtex_keys(output_dir: str | os.PathLike) -> list[str]:
+    """The keys of ``logs/CITATION.bib``: those the boilerplate cites (:func:`cited_keys`), then
+    the rest of :data:`~bids_stroke.citations.BIBLIOGRAPHY`, so that the file holds every
+    reference of bids-stroke."""
+    cited_here = cited_keys(output_dir)
+    return cited_here + [key for key in BIBLIOGRAPHY if key not in cited_here]
+
+
 def citation_bibtex(output_dir: str | os.PathLike) -> str:
-    """Content of ``logs/CITATION.bib``: one BibTeX entry per reference of :func:`cited_keys`."""
-    return "\n".join(bibtex(key) for key in cited_keys(output_dir))
+    """Content of ``logs/CITATION.bib``: one BibTeX entry per key of :func:`bibtex_keys`."""
+    return "\n".join(bibtex(key) for key in bibtex_keys(output_dir))
 
 
 def write_citation(output_dir: str | os.PathLike) -> Path:
