@@ -301,7 +301,7 @@ def write_loco_maps(config: Config, table: pd.DataFrame, predictions: pd.DataFra
         rows.append(entry)
     mask = get_template(DEFAULT_TEMPLATE, resolution=DEFAULT_RESOLUTION, suffix="mask", desc="brain").path
     return write_group_maps(config.output_dir, pd.DataFrame(rows), space=space, mask=mask,
-                            metadata={"Variants": list(config.variants), "Source": "out-of-center attention"})
+                            metadata={"Variants": list(config.variants)})
 
 
 def assemble_predictions(config: Config, table: pd.DataFrame, folds: list) -> pd.DataFrame:
