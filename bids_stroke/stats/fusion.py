@@ -520,9 +520,8 @@ def loco_volume_clinical(volume_ml, covariates, outcome, folds, *, covariate_nam
     """
     n = np.asarray(outcome).size
     x, names = _covariates(covariates, covariate_names, n)
-    features = np.column_stack([_log_volume(volume_ml, n), x])
-    return loco_logistic(features, features, outcome, folds,
-                         feature_names=("log1p_lesion_volume_ml", *names), **params)
+    return loco_clinical(np.column_stack([_log_volume(volume_ml, n), x]), outcome, folds,
+                         covariate_names=("log1p_lesion_volume_ml", *names), **params)
 
 
 def loco_clinical(covariates, outcome, folds, *, covariate_names, **params) -> LocoFusion:
