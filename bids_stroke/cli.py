@@ -193,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=_default("omp_nthreads"),
         metavar="N",
-        help="threads per process for ANTs and the model (default: min(8, --nprocs))",
+        help="threads per process for ANTs and the model (default: 1 at the participant level, "
+        "where participants run side by side and each registration is reproducible; min(8, --nprocs) "
+        "at the group level). More threads make one registration faster, but ANTs' multi-threaded "
+        "result changes from run to run; the count is recorded in logs/ and the transforms' sidecars",
     )
     perf.add_argument(
         *_flags("mem-gb"),

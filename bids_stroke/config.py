@@ -158,7 +158,10 @@ class Config:
     nprocs : int or None, default=None
         Processes for the nipype plugin; None means every CPU available.
     omp_nthreads : int or None, default=None
-        Threads per process for ANTs and the model; None means min(8, nprocs).
+        Threads per process for ANTs and the model; None means 1 at the participant
+        level (ANTs' multi-threaded registration is not reproducible: its result changes
+        from run to run; parallelism comes from running participants side by side) and
+        min(8, nprocs) at the group level (training is reproducible with any number).
     mem_gb : float or None, default=None
         Memory (GB) the nipype scheduler may plan with; None means no limit.
     nipype_plugin : str, default="MultiProc"
@@ -254,8 +257,11 @@ class Config:
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     def resolved_omp_nthreads(self) -> int:
-        """Threads per process: ``omp_nthreads``, else min(8, processes)."""
-        return self.omp_nthreads or min(8, self.resolved_nprocs())
+        """Threads per process: ``omp_nthreads``, else 1 at the participant level (one
+        reproducible registration per process) and min(8, processes) at the group level."""
+        if self.omp_nthreads:
+            return self.omp_nthreads
+        return 1 if self.analysis_level == "participant" else min(8, self.resolved_nprocs())
 
     def to_dict(self) -> dict[str, Any]:
         """The options as JSON-ready values, with the environment that ran them."""
@@ -268,6 +274,7 @@ class Config:
             "python": platform.python_version(),
             "platform": platform.platform(),
             "options": options,
+            "resources": {"nprocs": self.resolved_nprocs(), "omp_nthreads": self.resolved_omp_nthreads()},
         }
 
     def save(self, path: str | os.PathLike) -> Path:

@@ -2,7 +2,8 @@
 
 The plugin (``MultiProc`` on one machine, ``SLURM``/``SGE``/... on a cluster) spreads
 the workflow's steps over the resources given. The working folder (``--work-dir``) keeps
-every finished step: a rerun recomputes nothing that has not changed. A failing step
+every finished step: a rerun recomputes nothing whose inputs have not changed (by
+content, not by size and time stamp). A failing step
 does not stop the run; its crash file tells which node failed and why.
 """
 
@@ -33,7 +34,9 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
         "crashdump_dir": str(crash_dir),
         "crashfile_format": "txt",
         "stop_on_first_crash": config.stop_on_first_crash,
-        "hash_method": "timestamp",
+        # a finished step is reused only if its input files have the same content: an
+        # input edited in place with its size and time stamp kept is seen
+        "hash_method": "content",
         "remove_unnecessary_outputs": False,
         "poll_sleep_duration": 0.5,
         "create_report": False,
