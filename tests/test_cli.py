@@ -298,3 +298,20 @@ def test_main_is_the_console_script(tmp_path):
     )
     assert result.returncode == ExitCode.MISSING_INPUT
     assert result.stderr.strip().splitlines()[-1].startswith("bids-stroke: error: BIDS_DIR")
+
+
+@pytest.mark.parametrize("where", ["derivatives/lesions", "derivatives/lesions/out", "derivatives"])
+def test_output_dir_is_never_an_input_dataset(capsys, tmp_path, where):
+    """A lesion dataset without GeneratedBy is read as input: OUTPUT_DIR may not be it, lie
+    inside it or contain it (64), and nothing is written into it."""
+    root = make_dataset(tmp_path / "bids", subjects=["01"], derivative_generated_by=False)
+    before = _snapshot(root)
+    description = (root / "derivatives/lesions/dataset_description.json").read_bytes()
+    code, _, err = run_cli(capsys, root, root / where, "participant", "--skip-bids-validation",
+                           "-w", tmp_path / "work")
+    assert code == ExitCode.USAGE
+    assert _error_lines(err) == [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(_error_lines(err)) == 1 and "derivatives/lesions" in _error_lines(err)[0]
+    assert "Traceback" not in err
+    assert _snapshot(root) == before
+    assert (root / "derivatives/lesions/dataset_description.json").read_bytes() == description

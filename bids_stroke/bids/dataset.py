@@ -15,7 +15,7 @@ from bids_stroke.bids.writers import write_json, write_text
 from bids_stroke.citations import citation_text
 from bids_stroke.errors import OutputError, UsageError
 
-__all__ = ["BIDS_VERSION", "CODE_URL", "check_output_dir", "dataset_description", "dataset_links",
+__all__ = ["BIDS_VERSION", "CODE_URL", "check_output_apart", "check_output_dir", "dataset_description", "dataset_links",
            "dataset_root", "detect_container", "init_derivatives", "mask_datasets"]
 
 #: BIDS version the derivatives (and the simulator's datasets) declare.
@@ -23,6 +23,42 @@ BIDS_VERSION = "1.10.0"
 
 #: Where the code lives, recorded in ``dataset_description.json``.
 CODE_URL = "https://github.com/bids-stroke/bids-stroke"
+
+
+def check_output_apart(output_dir: str | os.PathLike, datasets: list[str | os.PathLike]) -> None:
+    """Check that OUTPUT_DIR neither is, contains nor lies inside an input derivatives dataset.
+
+    Writing into a dataset the run reads (e.g. a lesion-mask dataset whose
+    ``dataset_description.json`` names no ``GeneratedBy``) would overwrite its description
+    and mix outputs with inputs; every later run would then take it for bids-stroke's own
+    outputs and no longer read its masks.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        The requested output folder.
+    datasets : list of path-like
+        Roots of the derivatives datasets the run reads (``--lesion-dir``, or those under
+        ``BIDS_DIR/derivatives``); BIDS_DIR itself is checked by :func:`check_output_dir`.
+
+    Raises
+    ------
+    UsageError
+        (exit 64) naming OUTPUT_DIR and the input dataset.
+    """
+    out = Path(output_dir).resolve()
+    for dataset in datasets:
+        root = Path(dataset).resolve()
+        if out == root:
+            where = "is"
+        elif out.is_relative_to(root):
+            where = "lies inside"
+        elif root.is_relative_to(out):
+            where = "contains"
+        else:
+            continue
+        raise UsageError(f"OUTPUT_DIR {out} {where} the input dataset {root}: outputs would mix with the "
+                         "masks read. Use a separate folder, e.g. BIDS_DIR/derivatives/bids-stroke.")
 
 
 def check_output_dir(bids_dir: str | os.PathLike, output_dir: str | os.PathLike) -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from bids_stroke.bids.dataset import check_output_dir
+from bids_stroke.bids.dataset import check_output_apart, check_output_dir
 from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
 from bids_stroke.bids.naming import participant_id, participant_label, run_path, session_id
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
@@ -56,6 +56,7 @@ def run(config: Config) -> None:
             LOGGER.warning("The model was trained with a reduced protocol (%s): its predictions "
                            "are for demonstration only.", "; ".join(protocol["deviations"]))
     layout = load_layout(config.bids_dir, lesion_dir=config.lesion_dir)
+    check_output_apart(config.output_dir, [deriv.root for deriv in layout.derivatives.values()])
     if config.analysis_level == "participant":
         run_participant_level(config, layout)
     else:
