@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import zipfile
 
 import keras
 import numpy as np
@@ -10,7 +12,15 @@ import pytest
 
 from bids_stroke import __version__
 from bids_stroke.errors import BadInputError, ExitCode, MissingInputError
-from bids_stroke.model.bundle import FORMAT_VERSION, MANIFEST, load_bundle, save_bundle, sha256
+from bids_stroke.model.bundle import (
+    FORMAT_VERSION,
+    MANIFEST,
+    ZIP_DATE_TIME,
+    load_bundle,
+    save_bundle,
+    save_keras,
+    sha256,
+)
 from bids_stroke.model.ensemble import predict_participant
 from bids_stroke.model.variants import build_variant
 
@@ -61,6 +71,25 @@ def test_save_load_gives_identical_outputs(saved):
             np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
     out = predict_participant(bundle, x[0, ..., 0])
     assert out["rows"][-1]["model"] == "ensemble"
+
+
+def test_saves_are_byte_reproducible(saved, tmp_path):
+    """The same models give the same .keras bytes and the same manifest, whenever saved: no
+    save date in the zip entries nor in Keras's metadata.json."""
+    models, folder = saved
+    time.sleep(1.1)  # Keras's date_saved has 1 s resolution
+    again = tmp_path / "again"
+    save_bundle(models, again, threshold=0.4, cohort=COHORT, seed=7)
+    for name in (MANIFEST, *(f"{n}.keras" for n in NAMES)):
+        assert (again / name).read_bytes() == (folder / name).read_bytes(), name
+    with zipfile.ZipFile(folder / f"{NAMES[0]}.keras") as archive:
+        assert {info.date_time for info in archive.infolist()} == {ZIP_DATE_TIME}
+        assert json.loads(archive.read("metadata.json")) == {"keras_version": keras.__version__}
+    alone = save_keras(models[0], tmp_path / "alone.keras")
+    assert alone.read_bytes() == (folder / f"{NAMES[0]}.keras").read_bytes()
+    assert keras.saving.load_model(alone, compile=False, safe_mode=True).name == NAMES[0]
+    with pytest.raises(ValueError, match="must end with .keras"):
+        save_keras(models[0], tmp_path / "model.h5")
 
 
 def test_tampered_file_is_refused(saved, tmp_path):

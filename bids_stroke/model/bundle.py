@@ -12,7 +12,9 @@ version, the Keras backend used, the input shape, each variant (name, file,
 hyper-parameters, parameter count), the decision threshold, a summary of the training
 cohort (``n``, ``sites``, ``prevalence`` of poor outcome), the random seed and the
 SHA-256 of every variant file. :func:`save_bundle` writes every file atomically, the
-manifest last. :func:`load_bundle` checks the manifest and every checksum before loading
+manifest last, and every ``.keras`` file byte-reproducibly (:func:`save_keras`: the same
+model always gives the same bytes, so the hashes of a resumed run equal those of an
+uninterrupted one). :func:`load_bundle` checks the manifest and every checksum before loading
 anything, and loads the variants in Keras safe mode (no arbitrary code runs); a bundle
 that does not match its manifest is refused with
 :class:`~bids_stroke.errors.BadInputError` (exit 65).
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +43,18 @@ from .ensemble import FusedEnsemble
 from .spec import MANIFEST
 from .variants import VARIANTS
 
-__all__ = ["FORMAT_VERSION", "MANIFEST", "Bundle", "clinical_fusion", "load_bundle", "read_manifest", "save_bundle",
-           "sha256"]
+__all__ = ["FORMAT_VERSION", "MANIFEST", "ZIP_DATE_TIME", "Bundle", "clinical_fusion", "load_bundle", "read_manifest",
+           "save_bundle", "save_keras", "sha256"]
 
 #: Version of the bundle layout; :func:`load_bundle` refuses any other.
 FORMAT_VERSION = 1
+
+#: Time stamp of every entry of a ``.keras`` file written by :func:`save_keras` (the
+#: earliest a zip file can hold), in place of the time of the save.
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
+
+#: Entry of a ``.keras`` file that Keras writes with the time of the save (``date_saved``).
+_KERAS_METADATA = "metadata.json"
 
 
 _COHORT_KEYS = ("n", "sites", "prevalence")
@@ -56,6 +67,62 @@ def sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def save_keras(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Save a model as a byte-reproducible ``.keras`` file, atomically; return ``path``.
+
+    Keras writes the time of the save into the file (the zip entries' time stamps and
+    ``date_saved`` in its ``metadata.json``); here the entries keep Keras's order and get
+    :data:`ZIP_DATE_TIME`, and ``metadata.json`` keeps only ``keras_version``, so the same
+    model (architecture and weights) always gives the same bytes. The file loads with
+    :func:`keras.saving.load_model` as any other.
+
+    Parameters
+    ----------
+    model : keras.Model
+    path : path-like
+        Destination ending in ``.keras``; written through
+        :func:`~bids_stroke.bids.writers.atomic_output`.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        When ``path`` does not end in ``.keras``.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"'model_path' must end with .keras. Got {str(path)!r} instead.")
+    with atomic_output(path) as tmp:
+        model.save(tmp)
+        tmp.write_bytes(_reproducible_keras_zip(tmp.read_bytes()))
+    return path
+
+
+def _reproducible_keras_zip(data: bytes) -> bytes:
+    """The bytes of a ``.keras`` zip rewritten without the time of the save."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == _KERAS_METADATA:
+                content = _without_save_date(content)
+            entry = zipfile.ZipInfo(info.filename, date_time=ZIP_DATE_TIME)
+            entry.compress_type = info.compress_type
+            entry.external_attr = 0o644 << 16
+            target.writestr(entry, content)
+    return out.getvalue()
+
+
+def _without_save_date(metadata: bytes) -> bytes:
+    """Keras's ``metadata.json`` without its ``date_saved``."""
+    fields = json.loads(metadata)
+    fields.pop("date_saved", None)
+    return json.dumps(fields, sort_keys=True).encode()
 
 
 @dataclass(frozen=True)
@@ -147,8 +214,7 @@ def save_bundle(
     variants = []
     for model in models:
         file = f"{model.name}.keras"
-        with atomic_output(out / file) as tmp:
-            model.save(tmp)
+        save_keras(model, out / file)
         variants.append(
             {
                 "name": model.name,

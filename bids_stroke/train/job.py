@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from bids_stroke.bids.writers import atomic_output
+from bids_stroke.model.bundle import save_keras
 
 from .folds import Fold, check_fold_outcomes, check_no_leakage, train_validation_split
 from .loop import check_volumes, predict_probabilities, train_variant
@@ -39,19 +39,17 @@ def derive_seed(random_seed: int, *keys) -> int:
 
 
 def save_model(model: keras.Model, path) -> Path:
-    """Save a model atomically (:func:`~bids_stroke.bids.writers.atomic_output`); return ``path``.
+    """Save a model atomically and byte-reproducibly; return ``path``.
+
+    :func:`~bids_stroke.model.bundle.save_keras`: the same trained model always gives the
+    same bytes, so a resumed group run writes the files of an uninterrupted one.
 
     Raises
     ------
     ValueError
         When ``path`` does not end in ``.keras``.
     """
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise ValueError(f"'model_path' must end with .keras. Got {str(path)!r} instead.")
-    with atomic_output(path) as tmp:
-        model.save(tmp)
-    return path
+    return save_keras(model, path)
 
 
 def train_fold_variant(volumes, outcomes, sites, sides, fold: Fold, variant: str, *, epochs: int,
