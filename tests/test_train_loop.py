@@ -195,6 +195,49 @@ def test_one_fold_variant_job(tmp_path):
         train_fold_variant(volumes, lopsided, sites, sides, fold, VARIANT, epochs=1, patience=1, seed=0)
 
 
+def _train_job(data, out_dir, **options):
+    from bids_stroke.interfaces.train import TrainJob
+
+    sites = np.load(data)["sites"]
+    fold = loco_folds(sites)[1]
+    fold = {"name": fold.name, "test_index": fold.test_index.tolist(),
+            "trainval_index": fold.trainval_index.tolist(), "sites": list(fold.sites)}
+    inputs = {"data": str(data), "data_digest": "digest", "fold": fold, "variant": VARIANT, "seed": 3,
+              "epochs": 1, "patience": 1, "batch_size": 8, "precision": "float32", "out_dir": str(out_dir)}
+    return TrainJob(**{**inputs, **options}).run().outputs
+
+
+def test_train_job_files_are_byte_reproducible(tmp_path, monkeypatch):
+    """A job trained again (a resumed run) writes the same bytes: model, curve and done-marker
+    hold no time; the wall time is in timing.json beside them, and a finished job is reused."""
+    import json
+    import time
+    from pathlib import Path
+
+    from bids_stroke.interfaces.train import TIMING
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(9)
+    sites = np.repeat(["A", "B", "C"], 8)
+    outcomes = np.tile([0, 1, 0, 1, 0, 1, 0, 0], 3)
+    data = tmp_path / "cohort.npz"
+    np.savez(data, volumes=_volumes(outcomes, rng), outcomes=outcomes, sites=sites,
+             sides=rng.choice(["left", "right"], 24))
+    first = _train_job(data, tmp_path / "first")
+    time.sleep(1.1)  # Keras's date_saved has 1 s resolution
+    second = _train_job(data, tmp_path / "second")
+    for name in ("model", "curve", "done"):
+        a, b = Path(getattr(first, name)), Path(getattr(second, name))
+        assert a.read_bytes() == b.read_bytes(), name
+    done = json.loads(Path(first.done).read_text())
+    assert "seconds" not in done and done["options"]["fold"] == "B"
+    timing = tmp_path / "first" / TIMING
+    assert first.timing == str(timing) and json.loads(timing.read_text())["seconds"] > 0
+    kept = os.stat(first.model).st_mtime_ns, timing.stat().st_mtime_ns
+    assert _train_job(data, tmp_path / "first").timing == str(timing)
+    assert (os.stat(first.model).st_mtime_ns, timing.stat().st_mtime_ns) == kept  # reused, not retrained
+
+
 def test_bfloat16_training_learns_and_returns_a_float32_model(data):
     try:
         resolve_precision("bfloat16")

@@ -29,6 +29,10 @@ from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
 LOGGER = logging.getLogger("bids_stroke")
 
+#: File beside a job's ``done.json`` with its wall time (``seconds``): the only file of a
+#: job that differs between two runs.
+TIMING = "timing.json"
+
 
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
@@ -62,21 +66,26 @@ class _TrainJobInputSpec(BaseInterfaceInputSpec):
                             desc="compute precision of levels 2-5 during training")
     size_branch = traits.Enum(*SIZE_BRANCHES, usedefault=True, desc="head of the variant")
     learning_rate = traits.Float(PAPER_LEARNING_RATE, usedefault=True, desc="Adam's learning rate")
-    out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve and done-marker")
+    out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve, timing and done-marker")
 
 
 class _TrainJobOutputSpec(TraitedSpec):
     model = File(exists=True, desc="the trained variant (.keras, best epoch)")
     curve = File(exists=True, desc="training curve (TSV)")
     done = File(exists=True, desc="done-marker (JSON): options and results of the job")
+    timing = File(desc="the job's training time (JSON, seconds): kept out of the done-marker, which a "
+                       "rerun reproduces byte for byte")
 
 
 class TrainJob(SimpleInterface):
     """Train one variant on one fold, unless its done-marker says it is already done.
 
-    The model, the training curve and, last, the done-marker are written atomically in
-    ``out_dir``: a killed run leaves either a finished job or none, and a rerun trains
-    only the jobs whose marker is missing or was made with other options.
+    The model, the training curve, the timing and, last, the done-marker are written
+    atomically in ``out_dir``: a killed run leaves either a finished job or none, and a
+    rerun trains only the jobs whose marker is missing or was made with other options.
+    The model (:func:`~bids_stroke.model.bundle.save_keras`), the curve and the marker
+    hold no time, so a job trained again gives the same bytes; its wall time goes to
+    :data:`TIMING` beside the marker.
     """
 
     input_spec = _TrainJobInputSpec
@@ -90,6 +99,8 @@ class TrainJob(SimpleInterface):
             done = json.loads(done_path.read_text())
             if done.get("options") == options:
                 self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path))
+                if (out / TIMING).is_file():
+                    self._results["timing"] = str(out / TIMING)
                 return runtime
 
         import keras
@@ -127,6 +138,7 @@ class TrainJob(SimpleInterface):
         )
         curve = pd.DataFrame(curve_rows(result["history"]), columns=list(CURVE_COLUMNS))
         write_tsv(curve_path, curve)
+        timing_path = write_json(out / TIMING, {"seconds": round(time.perf_counter() - start, 2)})
         write_json(done_path, {
             "options": options,
             "best_epoch": int(result["best_epoch"]),
@@ -137,9 +149,9 @@ class TrainJob(SimpleInterface):
             "n_validation": int(len(result["validation_index"])),
             "validation_index": np.asarray(result["validation_index"]).tolist(),
             "validation_probabilities": [float(p) for p in result["validation_probabilities"]],
-            "seconds": round(time.perf_counter() - start, 2),
         })
-        self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path))
+        self._results.update(model=str(model_path), curve=str(curve_path), done=str(done_path),
+                             timing=str(timing_path))
         return runtime
 
 
