@@ -126,6 +126,56 @@ def test_missing_file_wrong_version_and_missing_bundle_are_refused(saved, tmp_pa
         load_bundle(tmp_path / "nowhere")
 
 
+FUSION = {"columns": ["age"], "feature_names": ["ensemble_logit", "age"], "coef": [0.8, 0.03],
+          "intercept": -3.0, "mean": [0.0, 70.0], "scale": [1.0, 9.0], "C": "inf"}
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("threshold", "high"), ("threshold", 1.5), ("threshold", -0.1), ("threshold", float("nan")),
+    ("threshold", True), ("threshold", None), ("input_shape", [32, "32", 8, 1]), ("input_shape", [32, 32, 0, 1]),
+    ("input_shape", "32x32x8"), ("format_version", True), ("extra", ["a list"]),
+    ("extra.clinical_fusion.intercept", "low"), ("extra.clinical_fusion.intercept", float("inf")),
+    ("extra.clinical_fusion.coef", [0.8, "0.03"]), ("extra.clinical_fusion.feature_names", ["age"]),
+    ("extra.clinical_fusion.mean", [0.0, None]), ("extra.clinical_fusion.scale", [1.0, 0.0]),
+    ("extra.clinical_fusion.C", "big"),
+])
+def test_manifest_numbers_of_the_wrong_type_or_range_are_refused(saved, tmp_path, key, value):
+    """A field the loader uses that is not a finite number of its range is refused with an error
+    naming the manifest and the key, not a traceback in the first use of the number."""
+    copy = _copy(saved[1], tmp_path)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["extra"] = {"clinical_fusion": dict(FUSION)}
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    assert load_bundle(copy).threshold == 0.4  # the well-formed fusion is accepted
+    *parents, last = key.split(".")
+    target = manifest
+    for parent in parents:
+        target = target[parent]
+    target[last] = value
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BadInputError, match=f"'{key}' must") as info:
+        load_bundle(copy)
+    assert info.value.exit_code == ExitCode.BAD_INPUT and str(copy / MANIFEST) in str(info.value)
+
+
+def test_participant_model_with_a_non_numeric_threshold_exits_65(saved, tmp_path, capsys):
+    """``participant --model`` with ``"threshold": "high"``: one error line, exit 65, no traceback."""
+    from bids_factory import make_dataset
+
+    from bids_stroke.cli import main
+
+    bids = make_dataset(tmp_path / "bids", subjects=["01"], participants_columns={"site": ["A"], "mrs": [1]})
+    copy = _copy(saved[1], tmp_path)
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["threshold"] = "high"
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    code = main([str(bids), str(tmp_path / "out"), "participant", "--skip-bids-validation", "--model", str(copy)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT, err
+    assert f"{copy / MANIFEST}: 'threshold' must be a number in [0, 1]. Got 'high'" in err
+    assert "Traceback" not in err
+
+
 def test_save_refuses_bad_arguments(saved, tmp_path):
     models, _ = saved
     with pytest.raises(ValueError, match="'threshold' must be in"):

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -246,8 +247,10 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     Raises
     ------
     BadInputError
-        (exit 65) the manifest is missing, unreadable, of another format version, or
-        lacks a required field.
+        (exit 65) the manifest is missing, unreadable, of another format version, lacks a
+        required field, or a field the loader uses has the wrong type or value:
+        ``threshold`` (a finite number in [0, 1]), ``input_shape`` (positive integers),
+        ``extra`` (an object) and its ``clinical_fusion`` (:func:`clinical_fusion`).
     """
     path = Path(folder) / MANIFEST
     if not path.is_file():
@@ -259,7 +262,7 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     if not isinstance(manifest, dict):
         raise BadInputError(f"{path}: must hold a JSON object.")
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION or isinstance(version, bool):
         raise BadInputError(
             f"{path}: 'format_version' must be {FORMAT_VERSION}. Got {version!r} instead; "
             f"use a bids-stroke version that reads this bundle or retrain it."
@@ -274,32 +277,76 @@ def read_manifest(folder: str | os.PathLike) -> dict:
             raise BadInputError(f"{path}: variant file {entry['file']!r} must be a .keras file name in the bundle.")
     if "threshold" not in manifest or "input_shape" not in manifest:
         raise BadInputError(f"{path}: 'threshold' and 'input_shape' are required.")
+    _check_numbers(manifest, path)
+    clinical_fusion(manifest, source=path)
     return manifest
 
 
-def clinical_fusion(manifest: Mapping) -> dict | None:
+def _is_number(value) -> bool:
+    """Whether a JSON value is a finite number (not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_numbers(manifest: Mapping, path: Path) -> None:
+    """Refuse a manifest whose threshold, input shape or ``extra`` the loader cannot use."""
+    threshold = manifest["threshold"]
+    if not (_is_number(threshold) and 0.0 <= threshold <= 1.0):
+        raise BadInputError(f"{path}: 'threshold' must be a number in [0, 1]. Got {threshold!r} instead.")
+    shape = manifest["input_shape"]
+    if not (isinstance(shape, list) and shape
+            and all(_is_number(n) and isinstance(n, int) and n > 0 for n in shape)):
+        raise BadInputError(f"{path}: 'input_shape' must be a list of positive integers. Got {shape!r} instead.")
+    if not isinstance(manifest.get("extra", {}), dict):
+        raise BadInputError(f"{path}: 'extra' must be a JSON object. Got {manifest['extra']!r} instead.")
+
+
+def clinical_fusion(manifest: Mapping, source: str | os.PathLike = MANIFEST) -> dict | None:
     """The bundle's clinical fusion (``--clinical-columns`` at the group level), or None.
 
     Stored as ``extra.clinical_fusion`` of the manifest: ``columns`` (participants.tsv
     columns), ``feature_names``, ``coef`` (one per feature: the ensemble's logit, then each
-    column), ``intercept``; read by :meth:`bids_stroke.stats.fusion.LogisticFusion.from_dict`.
+    column), ``intercept``, and optionally ``mean`` and ``scale`` (one per feature) and
+    ``C``; read by :meth:`bids_stroke.stats.fusion.LogisticFusion.from_dict`.
+
+    Parameters
+    ----------
+    manifest : mapping
+    source : path-like, default="manifest.json"
+        The manifest's file, named by the error.
 
     Raises
     ------
     BadInputError
-        (exit 65) the entry is malformed.
+        (exit 65) the entry is malformed: names that are not strings, numbers that are not
+        finite, or lists of the wrong length.
     """
     fusion = (manifest.get("extra") or {}).get("clinical_fusion")
     if fusion is None:
         return None
     columns = fusion.get("columns") if isinstance(fusion, dict) else None
-    coef = fusion.get("coef") if isinstance(fusion, dict) else None
-    if not (isinstance(columns, list) and columns and all(isinstance(c, str) for c in columns)
-            and isinstance(coef, list) and len(coef) == len(columns) + 1
-            and isinstance(fusion.get("intercept"), (int, float))):
-        raise BadInputError(f"{MANIFEST}: 'extra.clinical_fusion' must hold 'columns' (names), one 'coef' per "
-                            f"column plus the ensemble's, and an 'intercept'. Got {fusion!r} instead.")
+    if not (isinstance(columns, list) and columns and all(isinstance(c, str) for c in columns)):
+        raise BadInputError(f"{source}: 'extra.clinical_fusion' must hold 'columns' (participants.tsv column "
+                            f"names), one 'coef' per column plus the ensemble's, and an 'intercept'. "
+                            f"Got {fusion!r} instead.")
+    k = len(columns) + 1
+    checks = [  # key, whether the entry must be there, test of the value, what it must be
+        ("coef", True, lambda v: _numbers(v, k, _is_number), f"{k} finite numbers (the ensemble's, then the columns')"),
+        ("intercept", True, _is_number, "a finite number"),
+        ("feature_names", True, lambda v: _numbers(v, k, lambda n: isinstance(n, str)), f"{k} names"),
+        ("mean", False, lambda v: _numbers(v, k, _is_number), f"{k} finite numbers"),
+        ("scale", False, lambda v: _numbers(v, k, lambda x: _is_number(x) and x != 0), f"{k} finite non-zero numbers"),
+        ("C", False, lambda v: v == "inf" or (_is_number(v) and v > 0), 'a positive number or "inf"'),
+    ]
+    for key, required, valid, must in checks:
+        if (required or key in fusion) and not valid(fusion.get(key)):
+            raise BadInputError(f"{source}: 'extra.clinical_fusion.{key}' must be {must}. "
+                                f"Got {fusion.get(key)!r} instead.")
     return fusion
+
+
+def _numbers(values, k: int, valid) -> bool:
+    """Whether ``values`` is a list of ``k`` items that are all ``valid``."""
+    return isinstance(values, list) and len(values) == k and all(map(valid, values))
 
 
 def load_bundle(path: str | os.PathLike) -> Bundle:
