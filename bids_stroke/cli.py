@@ -166,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     sel.add_argument(
+        *_flags("lesion-label"),
+        type=_positive_int,
+        default=_default("lesion_label"),
+        metavar="N",
+        help="the lesion's value in given lesion masks that are integer label maps (values 0, 1, 2, "
+        "...); without it such masks are refused. Binary masks are used as they are; probability "
+        "maps (values in [0, 1]) are lesion where >= 0.5, with a warning, the threshold recorded "
+        "in the lesion measures",
+    )
+    sel.add_argument(
         *_flags("skip-bids-validation"),
         action="store_true",
         default=_default("skip_bids_validation"),
@@ -359,6 +369,7 @@ def config_from_args(opts: argparse.Namespace) -> Config:
         random_seed=opts.random_seed,
         lesion_dir=opts.lesion_dir.absolute() if opts.lesion_dir else None,
         lesion_source=opts.lesion_source,
+        lesion_label=opts.lesion_label,
         model=opts.model.absolute() if opts.model else None,
         site_column=opts.site_column,
         outcome_column=opts.outcome_column,

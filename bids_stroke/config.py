@@ -177,6 +177,9 @@ class Config:
         The lesion mask of the lesion-aware steps: a given mask, else the automatic one
         (:mod:`bids_stroke.preprocess.lesion_auto`); ``given``: given masks only;
         ``auto``: automatic masks only (given ones are ignored).
+    lesion_label : int or None, default=None
+        The lesion's value in given lesion masks that are integer label maps; None
+        refuses such masks (binary masks and probability maps do not need it).
     model : pathlib.Path or None, default=None
         A trained ensemble bundle (a folder with ``manifest.json``) used for prediction.
     site_column, outcome_column, aspects_column : str
@@ -233,6 +236,7 @@ class Config:
     random_seed: int = 0
     lesion_dir: Path | None = None
     lesion_source: str = "given-or-auto"
+    lesion_label: int | None = None
     model: Path | None = None
     site_column: str = "site"
     outcome_column: str = "mrs"

@@ -5,6 +5,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from bids_stroke.errors import BadInputError
+from bids_stroke.preprocess import lesion
 from bids_stroke.preprocess.lesion import (
     lesion_side,
     lesion_side_from_points,
@@ -90,3 +91,57 @@ def test_side_errors():
         lesion_side_from_points([[np.nan, 0, 0]])
     with pytest.raises(BadInputError, match="'affine' must be a finite 4 × 4 matrix"):
         lesion_volume_ml(np.ones((2, 2, 2)), np.eye(3))
+
+
+# --- given masks made binary ------------------------------------------------------------
+def _blob(shape=(10, 10, 10)):
+    data = np.zeros(shape, np.float32)
+    data[3:6, 3:6, 3:6] = 1
+    return data
+
+
+def test_binary_masks_are_taken_as_they_are():
+    for data in (_blob(), _blob().astype(np.uint8), _blob() > 0, _blob()[..., None]):
+        mask, info = lesion.binarize_lesion(data)
+        assert mask.dtype == bool and mask.shape == (10, 10, 10) and mask.sum() == 27
+        assert info == {"LesionMaskType": "binary"}
+
+
+def test_probability_maps_are_thresholded_at_one_half():
+    """A probability map was counted as lesion wherever non-zero (1241 mL instead of 204)."""
+    data = _blob() * 0.9
+    data[data == 0] = 0.1  # low probability everywhere else
+    data[3, 3, 3] = 0.5  # on the threshold: lesion
+    data[3, 3, 4] = 0.49
+    mask, info = lesion.binarize_lesion(data)
+    assert mask.sum() == 26 and mask[3, 3, 3] and not mask[3, 3, 4]
+    assert info == {"LesionMaskType": "probability", "LesionThreshold": lesion.PROBABILITY_THRESHOLD}
+    assert lesion.PROBABILITY_THRESHOLD == 0.5
+
+
+def test_label_maps_need_the_lesion_label():
+    """A label map was counted as lesion wherever non-zero (2586 mL)."""
+    data = _blob().astype(np.int16)
+    data[0:2] = 2  # another structure
+    with pytest.raises(BadInputError, match="label map .*--lesion-label"):
+        lesion.binarize_lesion(data)
+    mask, info = lesion.binarize_lesion(data, label=1)
+    assert mask.sum() == 27 and info == {"LesionMaskType": "labels", "LesionLabel": 1}
+    assert lesion.binarize_lesion(data, label=2)[0].sum() == 200
+    with pytest.raises(BadInputError, match="no voxel has the lesion label 7"):
+        lesion.binarize_lesion(data, label=7)
+    # binary masks ignore the label
+    assert lesion.binarize_lesion(_blob(), label=3)[0].sum() == 27
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: np.where(d > 0, np.nan, d), "finite"),
+    (lambda d: -d, "negative"),
+    (lambda d: d * 3.5, "neither a binary"),
+    (lambda d: np.ones_like(d), "whole field of view"),
+    (lambda d: np.stack([d, d], axis=-1), "3D"),
+    (lambda d: d[..., 0], "3D"),
+])
+def test_unusable_lesion_masks_are_refused(change, reason):
+    with pytest.raises(BadInputError, match=reason):
+        lesion.binarize_lesion(change(_blob()))

@@ -224,6 +224,7 @@ class _LesionMeasuresInputSpec(BaseInterfaceInputSpec):
     lesion_source = traits.Enum("given", "auto", desc="where lesion_mask comes from")
     auto_mask = File(exists=True, desc="the automatic mask, when it is not lesion_mask (for its Dice)")
     lesion_output = File(exists=True, desc="the derivative lesion_mask was written as (named in Sources)")
+    lesion_info = traits.Dict(desc="how a given mask was made binary (read_lesion_mask), recorded as it is")
 
 
 class _LesionMeasuresOutputSpec(TraitedSpec):
@@ -247,6 +248,8 @@ class LesionMeasures(SimpleInterface):
             named = self.inputs.lesion_output if isdefined(self.inputs.lesion_output) else self.inputs.lesion_mask
             result["Sources"] = [str(Path(named).absolute())]
             result["LesionSource"] = self.inputs.lesion_source if isdefined(self.inputs.lesion_source) else "given"
+            if isdefined(self.inputs.lesion_info):
+                result.update(self.inputs.lesion_info)
             if not mask.any():
                 result["Note"] = "the lesion mask is empty: no lesion was found (it may be too small to see)"
             if isdefined(self.inputs.auto_mask):

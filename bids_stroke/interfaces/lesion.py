@@ -1,5 +1,6 @@
-"""Thin nipype interface over :mod:`bids_stroke.preprocess.lesion_auto`: the automatic
-lesion mask of one participant, on the native DWI grid."""
+"""Thin nipype interfaces over :mod:`bids_stroke.preprocess.lesion` and
+:mod:`~bids_stroke.preprocess.lesion_auto`: a given lesion mask made binary, and the
+automatic lesion mask of one participant, both on the native DWI grid."""
 
 from __future__ import annotations
 
@@ -11,9 +12,56 @@ from nipype.interfaces.base import BaseInterfaceInputSpec, File, SimpleInterface
 from bids_stroke.bids.nifti import check_nifti
 from bids_stroke.errors import BadInputError
 from bids_stroke.interfaces.dwi import _load, _save
-from bids_stroke.preprocess import lesion_auto
+from bids_stroke.preprocess import lesion, lesion_auto
 
 LOGGER = logging.getLogger("bids_stroke")
+
+
+def read_lesion_mask(path, *, label=None):
+    """A given lesion mask, binary (:func:`~bids_stroke.preprocess.lesion.binarize_lesion`).
+
+    Returns
+    -------
+    mask : ndarray of bool
+    image : nibabel.Nifti1Image
+    info : dict
+        How the mask was made binary, for the sidecars.
+
+    Raises
+    ------
+    BadInputError
+        (exit 65) naming ``path`` and why it is not a usable lesion mask.
+    """
+    image = check_nifti(path)
+    try:
+        mask, info = lesion.binarize_lesion(np.asanyarray(image.dataobj), label=label)
+    except BadInputError as exc:
+        raise BadInputError(f"{path}: {exc}") from None
+    return mask, image, info
+
+
+class _BinaryLesionInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="the given lesion mask (binary, probabilities or labels)")
+    label = traits.Int(desc="the lesion's label in a label map (--lesion-label)")
+
+
+class _BinaryLesionOutputSpec(TraitedSpec):
+    out_mask = File(exists=True, desc="the lesion mask, uint8 0/1, on the same grid")
+    info = traits.Dict(desc="how it was made binary (type, threshold or label)")
+
+
+class BinaryLesion(SimpleInterface):
+    """A given lesion mask as 0/1: probabilities thresholded, a label picked (:func:`read_lesion_mask`)."""
+
+    input_spec = _BinaryLesionInputSpec
+    output_spec = _BinaryLesionOutputSpec
+
+    def _run_interface(self, runtime):
+        label = self.inputs.label if isdefined(self.inputs.label) else None
+        mask, image, info = read_lesion_mask(self.inputs.in_file, label=label)
+        self._results["out_mask"] = _save("lesion_mask.nii.gz", mask.astype(np.uint8), image.affine)
+        self._results["info"] = info
+        return runtime
 
 
 class _AutoLesionInputSpec(BaseInterfaceInputSpec):

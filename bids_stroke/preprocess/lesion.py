@@ -9,6 +9,8 @@ from .brainmask import as_mask
 
 __all__ = [
     "BILATERAL_FRACTION",
+    "PROBABILITY_THRESHOLD",
+    "binarize_lesion",
     "lesion_side",
     "lesion_side_from_points",
     "lesion_volume_ml",
@@ -17,6 +19,76 @@ __all__ = [
 
 #: A lesion is bilateral when each hemisphere holds at least this fraction of it.
 BILATERAL_FRACTION = 0.2
+
+#: A lesion-probability map is lesion where it is at least this.
+PROBABILITY_THRESHOLD = 0.5
+
+
+def binarize_lesion(data, *, label=None):
+    """The lesion voxels of a given lesion mask, and how they were found.
+
+    A binary mask (0 and 1, or booleans) is taken as it is. A probability map (values in
+    [0, 1], some between) is lesion where it is >= :data:`PROBABILITY_THRESHOLD`. An
+    integer label map (values 0, 1, 2, ...) is refused unless ``label`` picks the lesion's
+    label: taking every non-zero label would count other structures as lesion.
+
+    Parameters
+    ----------
+    data : ndarray of shape (X, Y, Z) or (X, Y, Z, 1)
+        The mask's voxel values.
+    label : int or None, default=None
+        The lesion's value in an integer label map (``--lesion-label``); binary masks
+        and probability maps ignore it.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (X, Y, Z)
+    info : dict
+        ``{"LesionMaskType": "binary"}``, ``{"LesionMaskType": "probability",
+        "LesionThreshold": 0.5}`` or ``{"LesionMaskType": "labels", "LesionLabel": label}``,
+        for the outputs' sidecars.
+
+    Raises
+    ------
+    BadInputError
+        Not 3D, NaN or infinite values, negative values, a label map without ``label``
+        (or without a voxel of that label), values that are neither a mask, a
+        probability map nor labels, or a mask covering the whole field of view.
+    """
+    data = np.asarray(data)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise BadInputError(f"a lesion mask must be a 3D image. Got {data.ndim} dimensions {data.shape} instead.")
+    if data.dtype == bool:
+        mask, info = data.copy(), {"LesionMaskType": "binary"}
+    else:
+        if not np.all(np.isfinite(data)):
+            raise BadInputError("a lesion mask must hold finite values. Got NaN or infinite values instead.")
+        values = np.unique(data)
+        if values[0] < 0:
+            raise BadInputError(f"a lesion mask must not be negative. Got values down to {values[0]:g}.")
+        integers = bool(np.all(values == np.round(values)))
+        if integers and values[-1] <= 1:
+            mask, info = data != 0, {"LesionMaskType": "binary"}
+        elif integers:
+            shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if values.size > 6 else "")
+            if label is None:
+                raise BadInputError(f"a label map (values {shown}), not a binary lesion mask; give the "
+                                    "lesion's label with --lesion-label.")
+            mask, info = data == label, {"LesionMaskType": "labels", "LesionLabel": int(label)}
+            if not mask.any():
+                raise BadInputError(f"no voxel has the lesion label {label} (--lesion-label); its values "
+                                    f"are {shown}.")
+        elif values[-1] <= 1:
+            mask = data >= PROBABILITY_THRESHOLD
+            info = {"LesionMaskType": "probability", "LesionThreshold": PROBABILITY_THRESHOLD}
+        else:
+            raise BadInputError(f"neither a binary lesion mask, a probability map in [0, 1] nor integer "
+                                f"labels: values from {values[0]:g} to {values[-1]:g}.")
+    if mask.all():
+        raise BadInputError("the lesion mask covers the whole field of view.")
+    return mask, info
 
 
 def _check_affine(affine):

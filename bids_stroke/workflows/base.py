@@ -92,22 +92,28 @@ def run_participant_level(config: Config, layout) -> None:
         try:
             inputs = collect_data(layout, subject, session, bids_filters=config.bids_filters or None)
             check_inputs(inputs)
+            lesion_info = check_lesion(inputs, config)
         except BidsStrokeError as exc:
             LOGGER.error("%s: %s", name, exc)
             failures[(subject, session)] = exc
             continue
         checked.append(inputs)
         LOGGER.info("%s: %s", name, describe_inputs(inputs))
+        if lesion_info.get("LesionMaskType") == "probability":
+            LOGGER.warning("%s: %s is a probability map, not a binary mask: lesion where >= %g.", name,
+                           inputs.lesion_mask, lesion_info["LesionThreshold"])
         if inputs.lesion_mask is None:
             LOGGER.warning("%s: no lesion mask found: no lesion measures, and the intensity "
                            "reference is the whole brain.", name)
     if not checked:
+        quarantine_failed(config, failures)
         raise next(iter(failures.values()))
 
     from bids_stroke.workflows.participant_run import run_participants
 
     run_failures = run_participants(config, checked)
     failures.update(run_failures)
+    moved = quarantine_failed(config, failures)
     rows = [
         {
             "participant_id": participant_id(subject),
@@ -115,6 +121,7 @@ def run_participant_level(config: Config, layout) -> None:
             "status": "failed" if (subject, session) in failures else "done",
             "exit_code": int(failures[(subject, session)].exit_code) if (subject, session) in failures else 0,
             "reason": str(failures[(subject, session)]).splitlines()[0] if (subject, session) in failures else "",
+            "outputs_moved_to": moved.get((subject, session), "n/a"),
         }
         for subject, session in selected
     ]
@@ -136,13 +143,39 @@ def run_participant_level(config: Config, layout) -> None:
         raise error
 
 
+def quarantine_failed(config: Config, failures: dict) -> dict[tuple[str, str | None], str]:
+    """Move the outputs of every failed participant to ``logs/failed-<run_id>/``.
+
+    Whatever an earlier run left for them, and what this run wrote before failing, would
+    otherwise be read by the group level and the reports
+    (:func:`~bids_stroke.bids.dataset.quarantine_outputs`).
+
+    Returns
+    -------
+    dict
+        ``(subject, session) -> folder`` (relative to OUTPUT_DIR) for those with outputs moved.
+    """
+    from bids_stroke.bids.dataset import quarantine_outputs
+
+    folder = run_path(config.output_dir, "quarantine", run_id=config.run_id)
+    moved = {}
+    for subject, session in failures:
+        files = quarantine_outputs(config.output_dir, subject, session, folder)
+        if files:
+            who = participant_label({"subject": subject, "session": session})
+            LOGGER.warning("%s: failed, so its %d output file(s) were moved to %s.", who, len(files), folder)
+            moved[(subject, session)] = str(folder.relative_to(config.output_dir))
+    return moved
+
+
 def report_summary(config: Config, rows: list[dict]) -> None:
     """Log the per-participant summary table and write it to ``logs/``."""
     import pandas as pd
 
     from bids_stroke.bids.writers import write_tsv
 
-    table = pd.DataFrame(rows, columns=["participant_id", "session", "status", "exit_code", "reason"])
+    table = pd.DataFrame(rows, columns=["participant_id", "session", "status", "exit_code", "reason",
+                                        "outputs_moved_to"])
     width = max(len(r["participant_id"]) + len(r["session"]) for r in rows) + 4
     LOGGER.info("Summary:")
     for row in rows:
@@ -180,6 +213,27 @@ def check_inputs(inputs: DwiInputs) -> None:
             f"{inputs.trace}: the b-value of this trace image is unknown; give it in its JSON "
             "sidecar (\"DiffusionBValue\": 1000) or in a .bval file."
         )
+
+
+def check_lesion(inputs: DwiInputs, config: Config) -> dict:
+    """Check the given lesion mask's values before any work (its file is named in the error).
+
+    Returns
+    -------
+    dict
+        How the mask will be made binary (:func:`~bids_stroke.interfaces.lesion.read_lesion_mask`);
+        empty without a given mask, or when the run uses automatic masks only.
+
+    Raises
+    ------
+    bids_stroke.errors.BadInputError
+        (exit 65) a label map without ``--lesion-label``, NaN, 4D, whole field of view, ...
+    """
+    if inputs.lesion_mask is None or config.lesion_source == "auto":
+        return {}
+    from bids_stroke.interfaces.lesion import read_lesion_mask
+
+    return read_lesion_mask(inputs.lesion_mask, label=config.lesion_label)[2]
 
 
 def describe_inputs(inputs: DwiInputs) -> str:

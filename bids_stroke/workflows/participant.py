@@ -13,7 +13,7 @@ from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.bids.naming import derivative_path, participant_label
 from bids_stroke.interfaces.bids import DerivativesDataSink
 from bids_stroke.interfaces.dwi import BrainMask, LesionMeasures, ModelInput, PrepareDWI
-from bids_stroke.interfaces.lesion import AutoLesion
+from bids_stroke.interfaces.lesion import AutoLesion, BinaryLesion
 from bids_stroke.interfaces.model import PredictEnsemble, attention_metadata, predictions_metadata
 from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
 from bids_stroke.model.spec import SCALES
@@ -36,6 +36,7 @@ def init_participant_wf(
     seed: int = 0,
     model: str | Path | None = None,
     lesion_source: str = "given-or-auto",
+    lesion_label: int | None = None,
     covariates: dict | None = None,
     links: dict | None = None,
     name: str | None = None,
@@ -63,6 +64,9 @@ def init_participant_wf(
         else the automatic one (:mod:`bids_stroke.preprocess.lesion_auto`, computed
         whenever an ADC exists, also beside a given mask for its Dice); ``given``: only a
         given mask; ``auto``: only the automatic one (a given mask is ignored).
+    lesion_label : int, optional
+        The lesion's value in a given mask that is an integer label map
+        (:func:`~bids_stroke.preprocess.lesion.binarize_lesion`).
     covariates : dict, optional
         The participant's values of the bundle's clinical-fusion columns (with ``model``):
         adds the ``ensemble+clinical`` prediction when all are present.
@@ -175,8 +179,13 @@ def init_participant_wf(
     if given is not None or auto is not None:
         lesion = pe.Node(niu.IdentityInterface(fields=["mask"]), name="lesion")
         if given is not None:
-            lesion.inputs.mask = str(given)
+            binary = pe.Node(BinaryLesion(in_file=str(given)), name="binary_lesion")
+            if lesion_label is not None:
+                binary.inputs.label = int(lesion_label)
+            workflow.connect([(binary, lesion, [("out_mask", "mask")]),
+                              (binary, measures, [("info", "lesion_info")])])
             measures.inputs.lesion_source = "given"
+            measures.inputs.lesion_output = str(given)
             if auto is not None:
                 workflow.connect([(auto, measures, [("out_mask", "auto_mask")])])
         else:

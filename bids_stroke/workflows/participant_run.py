@@ -62,7 +62,7 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
         sub_wf = init_participant_wf(
             inputs=inputs, output_dir=config.output_dir, templates=templates,
             omp_nthreads=omp, seed=config.random_seed, model=config.model,
-            lesion_source=config.lesion_source, covariates=covariates.get(participant_id(inputs.subject)),
+            lesion_source=config.lesion_source, lesion_label=config.lesion_label, covariates=covariates.get(participant_id(inputs.subject)),
             links=links,
         )
         workflow.add_nodes([sub_wf])
