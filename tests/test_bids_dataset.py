@@ -142,3 +142,37 @@ def test_output_dir_of_another_pipeline_is_refused(bids_dir, tmp_path):
         d.check_output_dir(bids_dir, out)
     d.init_derivatives(tmp_path / "ours", [bids_dir])
     assert d.check_output_dir(bids_dir, tmp_path / "ours") == (tmp_path / "ours").resolve()
+
+
+def test_quarantine_moves_every_output_the_group_level_reads(tmp_path):
+    """A failed participant keeps no output (stale or partial) where readers look."""
+    from bids_stroke.bids.naming import find_derivatives
+
+    out = tmp_path / "out"
+    files = {
+        "sub-01/dwi/sub-01_space-model_desc-preproc_dwi.nii.gz": "a",
+        "sub-01/dwi/sub-01_desc-lesion_measures.json": "{}",
+        "sub-01/figures/sub-01_desc-brainmask_dwi.png": "png",
+        "sub-01.html": "<html>",
+        "sub-02/dwi/sub-02_desc-lesion_measures.json": "{}",
+        "sub-03/ses-1/dwi/sub-03_ses-1_desc-lesion_measures.json": "{}",
+        "sub-03/ses-2/dwi/sub-03_ses-2_desc-lesion_measures.json": "{}",
+        "sub-03.html": "<html>",
+    }
+    for relative, text in files.items():
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        (out / relative).write_text(text)
+    moved = d.quarantine_outputs(out, "01", None, out / "logs" / "failed-x")
+    assert sorted(p.relative_to(out / "logs" / "failed-x").as_posix() for p in moved) == sorted(
+        k for k in files if k.startswith("sub-01"))
+    assert find_derivatives(out, subject="01") == [] and not (out / "sub-01").exists()
+    assert not (out / "sub-01.html").exists()
+    assert (out / "logs/failed-x/sub-01/dwi/sub-01_desc-lesion_measures.json").read_text() == "{}"
+    assert [p.name for p in find_derivatives(out)] == ["sub-02_desc-lesion_measures.json",
+                                                       "sub-03_ses-1_desc-lesion_measures.json",
+                                                       "sub-03_ses-2_desc-lesion_measures.json"]
+    # one failed session: its files go, the other session's and the report stay
+    d.quarantine_outputs(out, "03", "2", out / "logs" / "failed-y")
+    assert [p.name for p in find_derivatives(out, subject="03")] == ["sub-03_ses-1_desc-lesion_measures.json"]
+    assert (out / "sub-03.html").exists() and not (out / "sub-03/ses-2").exists()
+    assert d.quarantine_outputs(out, "04", None, out / "logs" / "failed-z") == []

@@ -16,7 +16,7 @@ from bids_stroke.citations import citation_text
 from bids_stroke.errors import OutputError, UsageError
 
 __all__ = ["BIDS_VERSION", "CODE_URL", "check_output_apart", "check_output_dir", "dataset_description", "dataset_links",
-           "dataset_root", "detect_container", "init_derivatives", "mask_datasets"]
+           "dataset_root", "detect_container", "init_derivatives", "mask_datasets", "quarantine_outputs"]
 
 #: BIDS version the derivatives (and the simulator's datasets) declare.
 BIDS_VERSION = "1.10.0"
@@ -280,3 +280,52 @@ def init_derivatives(output_dir: str | os.PathLike, source_datasets: list[str | 
     lines += [line for line in BIDSIGNORE if line not in lines]
     write_text(ignore, "\n".join(lines) + "\n")
     return out
+
+
+def quarantine_outputs(output_dir: str | os.PathLike, subject: str, session: str | None,
+                       destination: str | os.PathLike) -> list[Path]:
+    """Move a failed participant's outputs out of the derivatives, into ``destination``.
+
+    A participant that fails must leave nothing that the group level or the reports read:
+    neither outputs of an earlier run (stale once its inputs or the code changed) nor the
+    files this run wrote before the failure. They are moved, not deleted, keeping their
+    paths relative to OUTPUT_DIR; the participant's HTML report goes too when no output
+    of the participant is left (another session's, say).
+
+    Parameters
+    ----------
+    output_dir : path-like
+        OUTPUT_DIR.
+    subject, session : str, str or None
+        The participant (without ``sub-``/``ses-``); a None session moves the outputs
+        without a session entity.
+    destination : path-like
+        Folder to move them to (:func:`~bids_stroke.bids.naming.run_path` ``quarantine``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The moved files' new paths (empty when there was nothing to move).
+    """
+    from bids_stroke.bids.naming import find_derivatives, report_path
+
+    root = Path(output_dir)
+    files = find_derivatives(root, subject=subject, session=session)
+    remaining = set(find_derivatives(root, subject=subject)) - set(files)
+    report = report_path(root, subject)
+    if not remaining and report.is_file():
+        files.append(report)
+    moved = []
+    for path in files:
+        target = Path(destination) / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        moved.append(target)
+    folder = root / f"sub-{subject}"
+    if folder.is_dir():
+        for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            if not any(sub.iterdir()):
+                sub.rmdir()
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return moved

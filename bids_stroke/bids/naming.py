@@ -397,6 +397,7 @@ RUN_PATHS = {
     "ensemble": "models/ensemble",
     "config": "logs/config-{run_id}.json",
     "participant_summary": "logs/participant-{run_id}_summary.tsv",
+    "quarantine": "logs/failed-{run_id}",
     "citation": "logs/CITATION.md",
     "citation_html": "logs/CITATION.html",
     "citation_bib": "logs/CITATION.bib",
@@ -412,8 +413,8 @@ def run_path(output_dir: str | os.PathLike, kind: str, **fields: str) -> Path:
         Root of the derivatives dataset.
     kind : str
         One of :data:`RUN_PATHS`: ``loco_job`` (``fold``, ``variant``), ``final_job``
-        (``variant``), ``fold_predictions`` (``fold``), ``ensemble``, ``config`` and
-        ``participant_summary`` (``run_id``), ``citation``, ``citation_html``,
+        (``variant``), ``fold_predictions`` (``fold``), ``ensemble``, ``config``,
+        ``participant_summary`` and ``quarantine`` (``run_id``), ``citation``, ``citation_html``,
         ``citation_bib``.
     **fields
         The values the path needs; labels must be alphanumeric (``variant`` may hold
