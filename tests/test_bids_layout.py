@@ -137,6 +137,70 @@ def test_own_outputs_in_derivatives_are_not_inputs(tmp_path):
     assert collect_data(layout, "01").lesion_mask is None
 
 
+#: Broken JSON contents: not UTF-8, a syntax error, an array instead of an object.
+BROKEN_JSON = {
+    "latin1": (b'{"Manufacturer": "Siemens \xe9"}', r"not valid JSON \('utf-8' codec can't decode"),
+    "syntax": (b'{"EchoTime": 0.08,', r"not valid JSON \(Expecting property name"),
+    "array": (b'[{"EchoTime": 0.08}]', r"must hold a JSON object .* Got a JSON array instead"),
+}
+
+
+@pytest.mark.parametrize("broken", BROKEN_JSON)
+@pytest.mark.parametrize("where", [
+    "sub-01/dwi/sub-01_dwi.json",  # the raw sidecar
+    "sub-01/sub-01_dwi.json",  # inherited by sub-01's DWI
+    "sub-01/anat/sub-01_T1w.json",  # in the participant's folder, of another image
+    "derivatives/lesions/sub-01/dwi/sub-01_label-lesion_mask.json",  # a lesion derivative
+])
+def test_broken_sidecar_fails_only_its_participant(tmp_path, broken, where):
+    """pybids does not parse the sidecars: a broken one fails only its participant (65)."""
+    content, reason = BROKEN_JSON[broken]
+    root = make_dataset(tmp_path / "bids", subjects=["01", "02"], extra_files={where: content})
+    layout = load_layout(root)
+    assert select_subjects(layout) == [("01", None), ("02", None)]
+    with pytest.raises(BadInputError, match=rf"^{root / where}: {reason}") as exc:
+        collect_data(layout, "01")
+    assert exc.value.exit_code == ExitCode.BAD_INPUT == 65
+    assert "\n" not in str(exc.value)
+    assert collect_data(layout, "02").metadata == {"RepetitionTime": 5.0, "EchoTime": 0.08}
+
+
+def test_broken_sidecar_fails_only_its_session(tmp_path):
+    root = make_dataset(tmp_path / "bids", sessions=["1", "2"],
+                        extra_files={"sub-01/ses-2/dwi/sub-01_ses-2_dwi.json": b"{"})
+    layout = load_layout(root)
+    assert collect_data(layout, "01", "1").session == "1"
+    with pytest.raises(BadInputError, match=r"sub-01_ses-2_dwi\.json: not valid JSON"):
+        collect_data(layout, "01", "2")
+    with pytest.raises(BadInputError, match=r"sub-01_ses-2_dwi\.json: not valid JSON"):
+        collect_data(layout, "01")
+
+
+@pytest.mark.parametrize("broken", BROKEN_JSON)
+@pytest.mark.parametrize("where", ["dwi.json", "participants.json",
+                                   "derivatives/lesions/mask.json"])
+def test_broken_top_level_sidecar_fails_the_run(tmp_path, broken, where):
+    """A top-level JSON applies to every participant: the run stops at once, naming it."""
+    content, reason = BROKEN_JSON[broken]
+    root = make_dataset(tmp_path / "bids", subjects=["01", "02"], extra_files={where: content})
+    with pytest.raises(BadInputError, match=rf"^{root / where}: {reason}") as exc:
+        load_layout(root)
+    assert exc.value.exit_code == 65
+
+
+def test_broken_sidecar_of_lesion_dir_outside_bids_dir(tmp_path):
+    root = make_dataset(tmp_path / "bids", subjects=["01", "02"], lesion_dir=tmp_path / "lesions")
+    bad = tmp_path / "lesions" / "sub-02" / "dwi" / "sub-02_label-lesion_mask.json"
+    bad.write_bytes(b"[1, 2]")
+    layout = load_layout(root, lesion_dir=tmp_path / "lesions")
+    assert collect_data(layout, "01").lesion_mask is not None
+    with pytest.raises(BadInputError, match=rf"^{bad}: must hold a JSON object"):
+        collect_data(layout, "02")
+    (tmp_path / "lesions" / "dwi.json").write_bytes(b"\xff")
+    with pytest.raises(BadInputError, match=rf"^{tmp_path / 'lesions' / 'dwi.json'}: not valid JSON"):
+        load_layout(root, lesion_dir=tmp_path / "lesions")
+
+
 # -------------------------------------------------------------- select_subjects
 def test_select_subjects_without_sessions(tmp_path):
     root = make_dataset(tmp_path / "bids", subjects=["03", "01", "02"],

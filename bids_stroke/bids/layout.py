@@ -8,19 +8,25 @@ given with ``--lesion-dir``, or else every dataset under ``bids_dir/derivatives/
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bids import BIDSLayout, BIDSLayoutIndexer
+from bids.layout import Query
 
 from ..errors import BadInputError, MissingInputError, NoDataSelected, UsageError
 from .filters import entity_filters
 from .labels import normalize_labels
 from .masks import brain_masks, closest_to, lesion_masks
-from .metadata import b_value_from_bval, b_value_from_sidecar, gradient_files, merged_metadata
+from .metadata import (
+    b_value_from_bval,
+    b_value_from_sidecar,
+    gradient_files,
+    merged_metadata,
+    read_sidecar,
+)
 from .naming import participant_id, participant_label, session_id
 
 __all__ = ["DwiInputs", "collect_data", "load_layout", "select_subjects"]
@@ -81,11 +87,38 @@ class DwiInputs:
 
 
 def _read_description(folder: Path) -> dict:
-    path = folder / "dataset_description.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadInputError(f"{path}: not valid JSON ({err}).") from err
+    return read_sidecar(folder / "dataset_description.json")
+
+
+def _check_shared_sidecars(folder: Path) -> None:
+    """Read the JSON files at the top of a dataset: they apply to every participant.
+
+    Raises
+    ------
+    BadInputError
+        One of them is not a valid JSON object; no participant can be run.
+    """
+    for path in sorted(folder.glob("*.json")):
+        if not path.name.startswith(".") and path.is_file():
+            read_sidecar(path)
+
+
+def _check_participant_sidecars(layout: BIDSLayout, subject: str, session: str | None) -> None:
+    """Read every JSON file of one participant (and session), raw and derivatives.
+
+    pybids does not parse them (:func:`load_layout`), so a broken file fails only the
+    participant it belongs to.
+
+    Raises
+    ------
+    BadInputError
+        One of them is not a valid JSON object.
+    """
+    query = dict(subject=subject, extension=".json", return_type="filename")
+    if session is not None:
+        query["session"] = [session, Query.NONE]
+    for path in sorted(layout.get(**query)):
+        read_sidecar(path)
 
 
 def _generated_by(description: dict) -> list[str]:
@@ -131,7 +164,16 @@ def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
         ``bids_dir`` or ``lesion_dir`` does not exist or has no
         ``dataset_description.json``.
     BadInputError
-        A ``dataset_description.json`` is not valid JSON.
+        A JSON file at the top of a dataset (``dataset_description.json``, a sidecar
+        inherited by every participant such as ``dwi.json``) is not a valid JSON object.
+
+    Notes
+    -----
+    pybids does not parse the JSON sidecars here (``index_metadata=False``): one broken
+    sidecar would abort the whole indexing. Those at the top of each dataset are read
+    here; those of a participant when its data are collected (:func:`collect_data`), so
+    a broken one fails that participant only. bids-stroke reads metadata itself
+    (:mod:`.metadata`).
     """
     root = Path(bids_dir).expanduser().absolute()
     if not root.is_dir():
@@ -167,19 +209,24 @@ def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
                     continue
                 derivatives.append(folder)
 
+    for folder in [root, *derivatives]:
+        _check_shared_sidecars(folder)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         layout = BIDSLayout(
             root,
             validate=False,
             derivatives=False,
-            indexer=BIDSLayoutIndexer(validate=False, ignore=_ignored_top_level(root)),
+            indexer=BIDSLayoutIndexer(validate=False, index_metadata=False,
+                                      ignore=_ignored_top_level(root)),
         )
         for folder in derivatives:
             layout.add_derivatives(
                 folder,
                 validate=False,
-                indexer=BIDSLayoutIndexer(validate=False, ignore=[re.compile(r"/\.")]),
+                indexer=BIDSLayoutIndexer(validate=False, index_metadata=False,
+                                          ignore=[re.compile(r"/\.")]),
             )
     return layout
 
@@ -334,8 +381,9 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
     MissingInputError
         No DWI for this participant/session.
     BadInputError
-        A 4D series without bval or bvec (or with as many b-values as volumes), a 3D
-        ``_dwi`` without ``rec`` entity, or several candidates of one kind.
+        A JSON file of this participant (raw or derivatives) that is not a valid JSON
+        object, a 4D series without bval or bvec (or with as many b-values as volumes), a
+        3D ``_dwi`` without ``rec`` entity, or several candidates of one kind.
     """
     subject = normalize_labels([subject], "sub-")[0]
     if session is not None:
@@ -352,6 +400,7 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
             f"{participant_id(subject)}/" + (f"{session_id(session)}/" if session else "[ses-*/]")
             + "dwi/*_dwi.nii[.gz])."
         )
+    _check_participant_sidecars(layout, subject, session)
     series = [f for f in _dwi_images(layout, entity_filters(bids_filters, "dwi"), **query)
               if _rec(f) is None]
     traces = [f for f in _dwi_images(layout, entity_filters(bids_filters, "trace"), **query)

@@ -20,13 +20,52 @@ from bids import BIDSLayout
 
 from ..errors import BadInputError
 
-__all__ = ["b_value_from_bval", "b_value_from_sidecar", "gradient_files", "merged_metadata"]
+__all__ = ["b_value_from_bval", "b_value_from_sidecar", "gradient_files", "merged_metadata",
+           "read_sidecar"]
 
 #: Entities that say nothing about which image a sidecar belongs to.
 _NON_MATCHING = {"suffix", "extension", "datatype"}
 
 #: Sidecar keys that may give the b-value (s/mm²) of a trace image, best first.
 _B_VALUE_KEYS = ("DiffusionBValue", "BValue", "bValue")
+
+#: JSON names of the Python types :func:`json.loads` returns.
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean",
+               type(None): "null"}
+
+
+def read_sidecar(path) -> dict:
+    """Read a JSON sidecar (or any BIDS JSON file): a UTF-8 JSON object.
+
+    This is the one place where bids-stroke parses the JSON files of its inputs (pybids
+    is told not to, see :func:`~bids_stroke.bids.layout.load_layout`).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.json`` file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    BadInputError
+        ``path: reason``: not UTF-8, not valid JSON, or not a JSON object.
+    """
+    path = Path(path)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        reason = str(err) if not isinstance(err, RecursionError) else "nested too deeply"
+        raise BadInputError(f"{path}: not valid JSON ({reason}).") from err
+    if not isinstance(content, dict):
+        raise BadInputError(
+            f"{path}: must hold a JSON object ({{\"Key\": value, ...}}). "
+            f"Got a JSON {_JSON_TYPES.get(type(content), type(content).__name__)} instead."
+        )
+    return content
 
 
 def _matching_entities(bidsfile) -> dict:
@@ -87,14 +126,11 @@ def merged_metadata(layout: BIDSLayout, image) -> dict:
     Raises
     ------
     BadInputError
-        A sidecar is not valid JSON.
+        A sidecar is not a valid JSON object (:func:`read_sidecar`).
     """
     merged: dict = {}
     for sidecar in _inherited(layout, image, ".json"):
-        try:
-            merged.update(json.loads(Path(sidecar.path).read_text(encoding="utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadInputError(f"{sidecar.path}: not valid JSON ({err}).") from err
+        merged.update(read_sidecar(sidecar.path))
     return merged
 
 
