@@ -201,6 +201,49 @@ def test_broken_sidecar_of_lesion_dir_outside_bids_dir(tmp_path):
         load_layout(root, lesion_dir=tmp_path / "lesions")
 
 
+# ------------------------------------------------------------ symbolic link loops
+@pytest.mark.parametrize("links", [
+    {"sub-01/dwi/up": ".."},  # one loop: 41 copies of the DWI, "several DWI images match"
+    {"sub-01/dwi/up": "..", "sub-02/dwi/top": "../.."},  # two loops: pybids never ended
+    {"sub-02/here": "."},
+    {"sub-01/dwi/ext": "{outside}"},  # through a folder outside the dataset linking back
+])
+def test_symlink_loop_is_refused_before_indexing(tmp_path, links):
+    root = make_dataset(tmp_path / "bids", subjects=["01", "02"])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(root / "sub-01", outside / "back")
+    for link, target in links.items():
+        os.symlink(target.format(outside=outside), root / link)
+    first = sorted(links)[0]
+    with pytest.raises(BadInputError, match=rf"^{root / first}(/back)?: a symbolic link to "
+                                            r".*, a folder that contains it") as exc:
+        load_layout(root)
+    assert exc.value.exit_code == 65
+
+
+def test_symlink_loop_in_lesion_derivatives_is_refused(tmp_path):
+    root = make_dataset(tmp_path / "bids")
+    link = root / "derivatives" / "lesions" / "sub-01" / "loop"
+    os.symlink("..", link)
+    with pytest.raises(BadInputError, match=rf"^{link}: a symbolic link to {root}/derivatives/lesions,"):
+        load_layout(root)
+
+
+def test_symlinks_without_loops_are_followed(tmp_path):
+    """Linked subject folders (e.g. DataLad) are fine; loops where pybids never looks too."""
+    root = make_dataset(tmp_path / "bids", subjects=["01"])
+    make_dataset(tmp_path / "store", subjects=["02"], lesion_entity=None)
+    os.symlink(tmp_path / "store" / "sub-02", root / "sub-02")
+    os.symlink("sub-02-self", root / "sub-01" / "sub-02-self")  # a link to itself: no folder
+    (root / "code").mkdir()
+    os.symlink("..", root / "code" / "loop")  # code/ is not indexed
+    os.symlink("..", root / "sub-01" / ".hidden")  # hidden entries are not indexed
+    layout = load_layout(root)
+    assert select_subjects(layout) == [("01", None), ("02", None)]
+    assert collect_data(layout, "02").dwi == root / "sub-02" / "dwi" / "sub-02_dwi.nii.gz"
+
+
 # -------------------------------------------------------------- select_subjects
 def test_select_subjects_without_sessions(tmp_path):
     root = make_dataset(tmp_path / "bids", subjects=["03", "01", "02"],

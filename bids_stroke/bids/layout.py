@@ -8,6 +8,7 @@ given with ``--lesion-dir``, or else every dataset under ``bids_dir/derivatives/
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -141,6 +142,54 @@ def _ignored_top_level(root: Path) -> list[re.Pattern]:
     return patterns
 
 
+def _check_no_symlink_loops(root: Path, *, subjects_only: bool) -> None:
+    """Refuse a symbolic link to a folder that contains it, before pybids indexes ``root``.
+
+    pybids follows links to folders: a loop makes it index the same files again and again
+    (endless with two loops). The folders pybids would enter are walked, following the
+    links, with the real paths of the current folder and its ancestors at hand.
+
+    Parameters
+    ----------
+    root : Path
+        A dataset's root folder.
+    subjects_only : bool
+        Enter only the ``sub-*`` folders at the top (the others are not indexed, see
+        :func:`_ignored_top_level`). Hidden entries are never entered.
+
+    Raises
+    ------
+    BadInputError
+        Naming the first link found whose target is the folder holding it or one of its
+        ancestors (through any chain of links).
+    """
+    pending = [(root, (os.path.realpath(root),))]
+    while pending:
+        folder, chain = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable: pybids will say so, or skip it
+        inside = []
+        for entry in entries:
+            if entry.name.startswith(".") or (
+                    subjects_only and folder == root and not entry.name.startswith("sub-")):
+                continue
+            try:
+                if not entry.is_dir():  # follows links; a broken or self link is no folder
+                    continue
+            except OSError:
+                continue
+            real = os.path.realpath(entry.path)
+            if real in chain:
+                raise BadInputError(
+                    f"{entry.path}: a symbolic link to {real}, a folder that contains it: the "
+                    "dataset would loop without end; remove the link (or replace it by a copy)."
+                )
+            inside.append((Path(entry.path), (*chain, real)))
+        pending.extend(reversed(inside))  # depth first, by name
+
+
 def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
     """Index a BIDS dataset and its lesion derivatives, in memory.
 
@@ -165,7 +214,8 @@ def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
         ``dataset_description.json``.
     BadInputError
         A JSON file at the top of a dataset (``dataset_description.json``, a sidecar
-        inherited by every participant such as ``dwi.json``) is not a valid JSON object.
+        inherited by every participant such as ``dwi.json``) is not a valid JSON object,
+        or a symbolic link to a folder makes a dataset loop.
 
     Notes
     -----
@@ -210,6 +260,7 @@ def load_layout(bids_dir, *, lesion_dir=None) -> BIDSLayout:
                 derivatives.append(folder)
 
     for folder in [root, *derivatives]:
+        _check_no_symlink_loops(folder, subjects_only=folder == root)
         _check_shared_sidecars(folder)
 
     with warnings.catch_warnings():
