@@ -115,7 +115,7 @@ def _check_participant_sidecars(layout: BIDSLayout, subject: str, session: str |
     BadInputError
         One of them is not a valid JSON object.
     """
-    query = dict(subject=subject, extension=".json", return_type="filename")
+    query = {"subject": subject, "extension": ".json", "return_type": "filename"}
     if session is not None:
         query["session"] = [session, Query.NONE]
     for path in sorted(layout.get(**query)):
