@@ -13,7 +13,7 @@ from ..errors import BadInputError, MissingInputError
 __all__ = ["read_participants"]
 
 
-def read_participants(bids_dir_or_tsv, *, required_columns=()) -> pd.DataFrame:
+def read_participants(bids_dir_or_tsv, *, required_columns=(), label_columns=()) -> pd.DataFrame:
     """Read a BIDS ``participants.tsv``.
 
     Parameters
@@ -24,6 +24,10 @@ def read_participants(bids_dir_or_tsv, *, required_columns=()) -> pd.DataFrame:
         Columns that must be present. A mapping gives, for each column, the command-line
         option that names another column (e.g. ``{"site": "--site-column"}``); the
         error message then suggests it.
+    label_columns : iterable of str, default=()
+        Columns of labels (e.g. the site column): read as text, stripped of surrounding
+        spaces, so that ``01`` and ``1`` stay two labels (pandas would read both as the
+        number 1). Absent ones are ignored here (``required_columns`` requires them).
 
     Returns
     -------
@@ -31,7 +35,8 @@ def read_participants(bids_dir_or_tsv, *, required_columns=()) -> pd.DataFrame:
         One row per participant, indexed by ``participant_id`` (strings with the
         ``sub-`` prefix, added where the file omits it); ``participant_id`` is the index
         only, not also a column (``.reset_index()`` makes it one). ``n/a`` cells are
-        NaN; the other columns keep the types pandas infers.
+        NaN; ``label_columns`` hold strings; the other columns keep the types pandas
+        infers.
 
     Raises
     ------
@@ -51,7 +56,8 @@ def read_participants(bids_dir_or_tsv, *, required_columns=()) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
             table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False,
-                                dtype={"participant_id": str}, index_col=False)
+                                dtype=dict.fromkeys(["participant_id", *label_columns], str),
+                                index_col=False)
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
             UnicodeDecodeError) as err:
         reason = " ".join(str(err).split())
@@ -85,6 +91,10 @@ def read_participants(bids_dir_or_tsv, *, required_columns=()) -> pd.DataFrame:
                 f"{path}: missing column '{column}' (needed for the group level; "
                 f"columns present: {present}).{hint}"
             )
+    for column in label_columns:
+        if column in table.columns and column != "participant_id":
+            labels = table[column].str.strip()
+            table[column] = labels.where(labels != "n/a")  # " n/a " is n/a too
     table = table.drop(columns="participant_id")
     table.index = pd.Index(ids.to_numpy(), name="participant_id")
     return table

@@ -77,7 +77,8 @@ def collect_group_inputs(config: Config) -> GroupInputs:
     """
     tsv = Path(config.bids_dir) / "participants.tsv"
     required = {config.site_column: "--site-column", config.outcome_column: "--outcome-column"}
-    participants = read_participants(config.bids_dir, required_columns=required)
+    participants = read_participants(config.bids_dir, required_columns=required,
+                                     label_columns=[config.site_column])
     mrs = _mrs_values(participants[config.outcome_column], config.outcome_column, tsv)
     out = Path(config.output_dir)
     rows, excluded, spaces = [], [], set()
