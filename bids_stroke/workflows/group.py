@@ -31,7 +31,62 @@ LOGGER = logging.getLogger("bids_stroke")
 
 
 def _safe(name: str) -> str:
+    """The alphanumeric label of a fold or variant in OUTPUT_DIR paths (``fold-<label>``)."""
     return re.sub(r"[^A-Za-z0-9]+", "", name) or "site"
+
+
+def _node_tag(position: int, fold, final: bool) -> str:
+    """The part of the nipype node names that names a fold: unique within the workflow.
+
+    Sanitised site labels may collide (``site-02`` and ``site02``), and a site may be
+    called like the final pseudo-fold (``all``): the fold's position keeps them apart.
+
+    Parameters
+    ----------
+    position : int
+        The fold's position among the LOCO folds (from 1).
+    fold : bids_stroke.train.folds.Fold
+        The fold.
+    final : bool
+        Whether ``fold`` is the final ensemble's pseudo-fold (tagged ``final``).
+
+    Returns
+    -------
+    str
+        ``fold<position>_<label>`` (``label`` alphanumeric), or ``final``.
+    """
+    return "final" if final else f"fold{position}_{_safe(fold.name)}"
+
+
+def check_fold_folders(folds: list, tsv: Path) -> None:
+    """Refuse folds whose output folders (``models/loco/fold-<label>``) would be the same.
+
+    The folder label is the site label without its non-alphanumeric characters, so sites
+    such as ``site-02`` and ``site02`` would overwrite each other's models and predictions.
+
+    Parameters
+    ----------
+    folds : list of bids_stroke.train.folds.Fold
+        The LOCO folds.
+    tsv : pathlib.Path
+        participants.tsv, named in the message.
+
+    Raises
+    ------
+    BadInputError
+        (exit 65) naming the site labels that share a folder.
+    """
+    by_label: dict[str, list[str]] = {}
+    for fold in folds:
+        by_label.setdefault(_safe(fold.name), []).append(fold.name)
+    clashes = {label: names for label, names in by_label.items() if len(names) > 1}
+    if clashes:
+        label, names = next(iter(sorted(clashes.items())))
+        raise BadInputError(
+            f"{tsv}: the site labels {', '.join(repr(n) for n in names)} differ only by "
+            f"characters that output folder names cannot hold (both become fold-{label}); "
+            "spell each site one way, or give them labels that differ by letters or digits."
+        )
 
 
 def init_group_wf(
@@ -93,11 +148,12 @@ def init_group_wf(
     everyone = Fold(name=FINAL_FOLD, test_index=np.zeros(0, np.int64), trainval_index=np.arange(len(table)),
                     sites=())
     omp = config.resolved_omp_nthreads()
-    for fold in [*folds, everyone]:
-        tag = _safe(fold.name)
+    for position, fold in enumerate([*folds, everyone], start=1):
+        tag = _safe(fold.name)  # in OUTPUT_DIR paths (distinct: check_fold_folders)
+        node = _node_tag(position, fold, fold is everyone)
         fold_dict = {"name": fold.name, "test_index": fold.test_index.tolist(),
                      "trainval_index": fold.trainval_index.tolist(), "sites": list(fold.sites)}
-        merge = pe.Node(niu.Merge(len(config.variants)), name=f"models_{tag}", run_without_submitting=True)
+        merge = pe.Node(niu.Merge(len(config.variants)), name=f"models_{node}", run_without_submitting=True)
         for i, variant in enumerate(config.variants, start=1):
             job = pe.Node(
                 TrainJob(
@@ -108,7 +164,7 @@ def init_group_wf(
                     out_dir=str(run_path(out, "final_job", variant=variant) if fold is everyone
                                 else run_path(out, "loco_job", fold=tag, variant=variant)),
                 ),
-                name=f"train_{tag}_{_safe(variant)}",
+                name=f"train_{node}_{_safe(variant)}",
                 n_procs=omp,
             )
             workflow.connect(job, "model", merge, f"in{i}")
@@ -143,7 +199,7 @@ def init_group_wf(
                         for _, r in test.iterrows()
                     ],
                 ),
-                name=f"results_{tag}",
+                name=f"results_{node}",
                 n_procs=omp,
             )
             workflow.connect(merge, "out", results, "models")
@@ -156,7 +212,8 @@ def run_group_level(config: Config) -> None:
     Raises
     ------
     BadInputError
-        (exit 65) bad participants.tsv values, a single site, a fold without both outcomes.
+        (exit 65) bad participants.tsv values, a single site, site labels sharing an
+        output folder, a fold without both outcomes.
     BidsStrokeError
         (exit 1) a training job failed.
     """
@@ -174,6 +231,7 @@ def run_group_level(config: Config) -> None:
         folds = loco_folds(table["site"].to_numpy(str))
     except BadInputError as exc:
         raise BadInputError(f"{Path(config.bids_dir) / 'participants.tsv'}: {exc}") from None
+    check_fold_folders(folds, Path(config.bids_dir) / "participants.tsv")
     for fold in folds:
         check_fold_outcomes(fold, table["outcome"].to_numpy())
     init_derivatives(config.output_dir, [config.bids_dir], dataset_links(config.bids_dir))
