@@ -16,7 +16,10 @@ moving image resampled onto the template grid.
 
 Reproducibility: ANTs treats a seed of 0 as "no seed" (a random one), so ``seed`` s is
 passed to ANTs as s + 1. With one thread the result is identical on every run; with more
-threads it may differ in the last digits. ITK reads ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``
+threads it differs from run to run (by millimetres, in a deformable stage), which is why
+the participant level runs one thread per registration by default. The transform files
+are written without HDF5 time stamps (:func:`without_times`), so equal transforms are
+equal bytes. ITK reads ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS``
 once per process, when it first runs a multi-threaded filter; the functions here set it
 for their duration, so ``threads`` holds as long as no other ITK work ran before in the
 process (each nipype node runs in its own process, or the first call sets it).
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import tempfile
 import time
@@ -322,8 +326,8 @@ def _register(moving_img, fixed_img, moving_mask, fixed_mask, transform, seed, t
         cpu_seconds = time.process_time() - cpu_start
         if status != 0:
             raise RuntimeError(f"antsRegistration failed with status {status}.")
-        forward = Path(prefix + "Composite.h5").read_bytes()
-        inverse = Path(prefix + "InverseComposite.h5").read_bytes()
+        forward = without_times(Path(prefix + "Composite.h5").read_bytes())
+        inverse = without_times(Path(prefix + "InverseComposite.h5").read_bytes())
 
     names = {value: key for key, value in ptr.items()}
     names.update({get_pointer_string(warped): "warped",
@@ -341,6 +345,38 @@ def _describe(arg: str, names: dict[str, str], prefix: str) -> str:
     for pointer, name in names.items():
         arg = arg.replace(pointer, name)
     return arg.replace(prefix, "")
+
+
+def without_times(h5: bytes) -> bytes:
+    """The same HDF5 file without the creation and modification times of its objects.
+
+    ITK stamps every group and dataset of a transform file with the time it was written,
+    so two runs that compute the very same transform write different bytes. The copy
+    holds the same groups, datasets and attributes, in the same order, and reads the same
+    in ANTs and ITK.
+    """
+    import h5py
+
+    out = io.BytesIO()
+    with h5py.File(io.BytesIO(h5), "r") as src, h5py.File(out, "w", libver="earliest") as dst:
+        _copy_untimed(src, dst)
+    return out.getvalue()
+
+
+def _copy_untimed(src, dst) -> None:
+    import h5py
+
+    for key, value in src.attrs.items():
+        dst.attrs[key] = value
+    for name, obj in src.items():
+        if isinstance(obj, h5py.Group):
+            properties = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+            properties.set_obj_track_times(False)
+            _copy_untimed(obj, h5py.Group(h5py.h5g.create(dst.id, name.encode(), gcpl=properties)))
+        else:
+            copy = dst.create_dataset(name, data=obj[()], dtype=obj.dtype, track_times=False)
+            for key, value in obj.attrs.items():
+                copy.attrs[key] = value
 
 
 def save_transforms(result: RegistrationResult, forward_path: str | os.PathLike,
