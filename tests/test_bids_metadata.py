@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from bids_factory import make_dataset
 
-from bids_stroke.bids.layout import load_layout
+from bids_stroke.bids.layout import collect_data, load_layout
 from bids_stroke.bids.metadata import (
     b_value_from_bval,
     b_value_from_sidecar,
@@ -63,5 +66,72 @@ def test_b_values(tmp_path):
     layout = load_layout(root)
     with pytest.raises(BadInputError, match=r"sub-01_rec-TRACE_dwi\.bval: b-values must be numbers"):
         b_value_from_bval(layout, _image(layout, "sub-01_rec-TRACE_dwi.nii.gz"))
-    assert b_value_from_sidecar({"BValue": 800, "bValue": 1000}) == 800.0
-    assert b_value_from_sidecar({"DiffusionBValue": "1000"}) is None
+    trace = _image(layout, "sub-01_rec-TRACE_dwi.nii.gz")
+    assert b_value_from_sidecar(layout, trace) == 1400.0  # make_dataset's DiffusionBValue
+    sidecar = root / "sub-01" / "dwi" / "sub-01_rec-TRACE_dwi.json"
+    sidecar.write_text('{"BValue": 800, "bValue": 1000}')
+    assert b_value_from_sidecar(layout, trace) == 800.0
+    sidecar.write_text('{"DiffusionBValue": null}')
+    assert b_value_from_sidecar(layout, trace) is None
+
+
+TRACE = "sub-01/dwi/sub-01_rec-TRACE_dwi"
+
+
+@pytest.mark.parametrize("value", [-1000, True, False, 0, "1000", [1000], 1e400])
+@pytest.mark.parametrize("where", [f"{TRACE}.json", "dwi.json"])
+def test_trace_b_value_of_a_sidecar_must_be_positive(tmp_path, value, where):
+    """A boolean is no number (True == 1 in Python), a negative b-value no b-value."""
+    root = make_dataset(tmp_path / "bids", kind="trace", extra_files={
+        f"{TRACE}.json": {"EchoTime": 0.08}, where: {"DiffusionBValue": value}})
+    layout = load_layout(root)
+    shown = json.dumps(value)  # true, false, Infinity ...
+    with pytest.raises(BadInputError, match=rf"^{root / where}: 'DiffusionBValue' must be the "
+                                            rf"b-value of the trace image, a positive number "
+                                            rf"\(s/mm²\)\. Got {re.escape(shown)} instead\.$") as exc:
+        b_value_from_sidecar(layout, _image(layout, "sub-01_rec-TRACE_dwi.nii.gz"))
+    assert exc.value.exit_code == 65
+    with pytest.raises(BadInputError, match=rf"^{root / where}: 'DiffusionBValue'"):
+        collect_data(layout, "01")
+
+
+def test_the_sidecar_giving_the_b_value_is_named(tmp_path):
+    """The most specific sidecar giving the key is the one at fault."""
+    root = make_dataset(tmp_path / "bids", kind="trace", root_metadata={"DiffusionBValue": 1000},
+                        extra_files={f"{TRACE}.json": {"DiffusionBValue": -5}})
+    with pytest.raises(BadInputError, match=rf"^{root / TRACE}\.json: 'DiffusionBValue'.* Got -5"):
+        collect_data(load_layout(root), "01")
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("0\n", r"'b-value' must be the b-value of the trace image, a positive number .* Got 0\.0"),
+    ("-1000\n", r"b-values must be 0 or more \(s/mm²\)\. Got -1000 instead"),
+    ("nan\n", r"b-values must be finite numbers\. Got nan instead"),
+])
+def test_trace_b_value_of_a_bval_must_be_positive(tmp_path, content, reason):
+    root = make_dataset(tmp_path / "bids", kind="trace", derived_bvals=True,
+                        extra_files={f"{TRACE}.bval": content})
+    with pytest.raises(BadInputError, match=rf"^{root / TRACE}\.bval: {reason}"):
+        collect_data(load_layout(root), "01")
+
+
+@pytest.mark.parametrize("content, got", [
+    ("0 1 0\n0 0 1\n0 0 0\n", "3 row(s) of 3, 3, 3 value(s)"),  # a column short
+    ("0 1 0 0\n0 0 1 0\n", "2 row(s) of 4, 4 value(s)"),  # no z row
+    ("0 0 0\n1 0 0\n0 1 0\n0 0 1\n", "4 row(s) of 3, 3, 3, 3 value(s)"),  # volumes as rows
+    ("", "0 row(s) of no value(s)"),
+])
+def test_bvec_must_hold_a_vector_per_volume(tmp_path, content, got):
+    root = make_dataset(tmp_path / "bids", extra_files={"sub-01/dwi/sub-01_dwi.bvec": content})
+    bvec = root / "sub-01" / "dwi" / "sub-01_dwi.bvec"
+    with pytest.raises(BadInputError, match=rf"^{bvec}: must hold 3 rows \(x, y, z\) of one value "
+                                            rf"per volume \(4\)\. Got {re.escape(got)} instead") as exc:
+        collect_data(load_layout(root), "01")
+    assert exc.value.exit_code == 65
+
+
+@pytest.mark.parametrize("content", ["0 1 0 x\n0 0 1 0\n0 0 0 1\n", "0 1 0 inf\n0 0 1 0\n0 0 0 1\n"])
+def test_bvec_values_must_be_finite_numbers(tmp_path, content):
+    root = make_dataset(tmp_path / "bids", extra_files={"sub-01/dwi/sub-01_dwi.bvec": content})
+    with pytest.raises(BadInputError, match=r"sub-01_dwi\.bvec: b-vectors must be (finite )?numbers"):
+        collect_data(load_layout(root), "01")

@@ -433,8 +433,10 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
         No DWI for this participant/session.
     BadInputError
         A JSON file of this participant (raw or derivatives) that is not a valid JSON
-        object, a 4D series without bval or bvec (or with as many b-values as volumes), a
-        3D ``_dwi`` without ``rec`` entity, or several candidates of one kind.
+        object, a 4D series without bval or bvec or whose files do not give one b-value
+        and one b-vector per volume (:func:`~.metadata.gradient_files`), a trace b-value
+        that is not a positive number, a 3D ``_dwi`` without ``rec`` entity, or several
+        candidates of one kind.
     """
     subject = normalize_labels([subject], "sub-")[0]
     if session is not None:
@@ -475,8 +477,7 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
     main = dwi if dwi is not None else trace
     metadata = merged_metadata(layout, main)
     if trace is not None and trace_b_value is None:
-        trace_meta = metadata if main is trace else merged_metadata(layout, trace)
-        trace_b_value = b_value_from_sidecar(trace_meta)
+        trace_b_value = b_value_from_sidecar(layout, trace)
 
     found_session = main.entities.get("session")
     lesions = lesion_masks(layout, subject, found_session, bids_filters)

@@ -14,6 +14,7 @@ and keys named like entities; so the walk is done here.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from bids import BIDSLayout
@@ -140,37 +141,128 @@ def _nearest(layout: BIDSLayout, image, extension: str) -> Path | None:
     return Path(chain[-1].path) if chain else None
 
 
+def _numbers(path: Path, what: str) -> list[list[float]]:
+    """The rows of finite numbers of a ``.bval`` or ``.bvec`` file (blank lines skipped).
+
+    Raises
+    ------
+    BadInputError
+        A value is not a finite number, or the file is not UTF-8 text.
+    """
+    try:
+        rows = [[float(v) for v in line.split()]
+                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BadInputError(f"{path}: {what} must be numbers ({err}).") from err
+    bad = [v for row in rows for v in row if not math.isfinite(v)]
+    if bad:
+        raise BadInputError(f"{path}: {what} must be finite numbers. Got {bad[0]} instead.")
+    return rows
+
+
 def _read_bvals(path: Path) -> list[float]:
     """The b-values (s/mm²) of a ``.bval`` file.
 
     Raises
     ------
     BadInputError
-        A value is not a number.
+        A value is not a finite number, or is negative.
     """
-    try:
-        return [float(v) for v in path.read_text(encoding="utf-8").split()]
-    except (UnicodeDecodeError, ValueError) as err:
-        raise BadInputError(f"{path}: b-values must be numbers ({err}).") from err
+    values = [v for row in _numbers(path, "b-values") for v in row]
+    negative = [v for v in values if v < 0]
+    if negative:
+        raise BadInputError(
+            f"{path}: b-values must be 0 or more (s/mm²). Got {negative[0]:g} instead."
+        )
+    return values
+
+
+def _read_bvecs(path: Path, n_volumes: int) -> list[list[float]]:
+    """The b-vectors of a ``.bvec`` file: 3 rows (x, y, z) of one value per volume.
+
+    Raises
+    ------
+    BadInputError
+        A value is not a finite number, or the file is not 3 rows of ``n_volumes``
+        values.
+    """
+    rows = _numbers(path, "b-vectors")
+    if len(rows) != 3 or any(len(row) != n_volumes for row in rows):
+        raise BadInputError(
+            f"{path}: must hold 3 rows (x, y, z) of one value per volume ({n_volumes}). Got "
+            f"{len(rows)} row(s) of {', '.join(str(len(row)) for row in rows) or 'no'} "
+            "value(s) instead."
+        )
+    return rows
+
+
+def _trace_b_value(value, source: Path, key: str) -> float:
+    """``value`` as a trace's b-value (s/mm²): a positive finite number, else an error.
+
+    Raises
+    ------
+    BadInputError
+        Naming ``source``, the file that gives ``value``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        raise BadInputError(
+            f"{source}: {key!r} must be the b-value of the trace image, a positive number "
+            f"(s/mm²). Got {json.dumps(value)} instead."
+        )
+    return float(value)
 
 
 def b_value_from_bval(layout: BIDSLayout, image) -> float | None:
     """The largest b-value (s/mm²) of the ``.bval`` file that applies to ``image``.
 
     ``None`` when no ``.bval`` applies or it is empty.
+
+    Raises
+    ------
+    BadInputError
+        The ``.bval`` holds something else than numbers, or no positive b-value.
     """
     bval = _nearest(layout, image, ".bval")
     if bval is None:
         return None
     values = _read_bvals(bval)
-    return max(values) if values else None
+    return _trace_b_value(max(values), bval, "b-value") if values else None
 
 
-def b_value_from_sidecar(metadata: dict) -> float | None:
-    """The b-value (s/mm²) a merged sidecar gives (``DiffusionBValue`` ...), or ``None``."""
+def b_value_from_sidecar(layout: BIDSLayout, image) -> float | None:
+    """The b-value (s/mm²) the sidecars of ``image`` give (``DiffusionBValue`` ...).
+
+    The sidecars are merged as in :func:`merged_metadata`; the first key of
+    :data:`_B_VALUE_KEYS` present with a non-null value gives the b-value.
+
+    Parameters
+    ----------
+    layout : bids.BIDSLayout
+        The layout that indexes ``image``.
+    image : bids.layout.BIDSFile
+        A trace image.
+
+    Returns
+    -------
+    float or None
+        ``None`` when no sidecar gives a b-value.
+
+    Raises
+    ------
+    BadInputError
+        Naming the sidecar whose b-value is not a positive number (a boolean, a string,
+        a negative number ...), or one that is not a valid JSON object.
+    """
+    merged: dict = {}
+    source: dict = {}
+    for sidecar in _inherited(layout, image, ".json"):
+        content = read_sidecar(sidecar.path)
+        merged.update(content)
+        source.update(dict.fromkeys(content, Path(sidecar.path)))
     for key in _B_VALUE_KEYS:
-        if isinstance(metadata.get(key), (int, float)):
-            return float(metadata[key])
+        if merged.get(key) is not None:
+            return _trace_b_value(merged[key], source[key], key)
     return None
 
 
@@ -198,7 +290,8 @@ def gradient_files(layout: BIDSLayout, dwi) -> tuple[Path, Path]:
     Raises
     ------
     BadInputError
-        ``dwi`` is not 4D, a file is missing, or the b-values are not one per volume.
+        ``dwi`` is not 4D, a file is missing, the b-values are not one number (>= 0) per
+        volume, or the b-vectors not 3 rows of one number per volume.
     """
     dwi_path = Path(dwi.path)
     bval = _nearest(layout, dwi, ".bval")
@@ -221,4 +314,5 @@ def gradient_files(layout: BIDSLayout, dwi) -> tuple[Path, Path]:
         raise BadInputError(
             f"{bval}: must hold one b-value per volume ({shape[3]}). Got {n_bvals} instead."
         )
+    _read_bvecs(bvec, shape[3])
     return bval, bvec
