@@ -7,6 +7,7 @@ import shutil
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bids_factory import make_dataset, write_tree
 
@@ -477,6 +478,20 @@ def test_collect_data_on_read_only_lesion_dir(tmp_path):
         _make_writable(tmp_path / "lesions")
     assert inputs.lesion_mask.parent == tmp_path / "lesions" / "sub-01" / "dwi"
     assert sorted(os.listdir(tmp_path / "lesions")) == ["dataset_description.json", "sub-01"]
+
+
+def test_2d_trace_is_named_not_blamed_on_the_adc(tmp_path):
+    """check_inputs: a 2D trace image is not 3D/4D, whatever the ADC map's grid."""
+    from bids_stroke.workflows.base import check_inputs
+
+    root = make_dataset(tmp_path / "bids", kind="trace", with_adc=True, shape=(8, 8, 1))
+    trace = root / "sub-01" / "dwi" / "sub-01_rec-TRACE_dwi.nii.gz"
+    write_tree(root, {str(trace.relative_to(root)): np.ones((8, 8), np.float32)})  # one 2D slice
+    inputs = collect_data(load_layout(root), "01")
+    with pytest.raises(BadInputError, match=rf"^{trace}: must be a 3D or 4D image\. "
+                                            r"Got shape \(8, 8\) instead\.$") as exc:
+        check_inputs(inputs)
+    assert exc.value.exit_code == 65
 
 
 # -------------------------------------------------------------- the ISLES22 case
