@@ -6,19 +6,33 @@ listing labels (whitespace- or line-separated; ``#`` starts a comment).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import BadInputError, MissingInputError, UsageError
 
 __all__ = ["normalize_labels"]
 
 _LABEL_RE = re.compile(r"^[a-zA-Z0-9]+$")
 
+#: Endings of a value that names a label file rather than a label.
+_LABEL_FILE_SUFFIXES = (".txt", ".tsv", ".csv", ".lst")
+
+
+def _names_a_file(item: str) -> bool:
+    """Whether ``item`` looks like a path (a folder separator, or a label-file ending)."""
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(sep in item for sep in separators) or item.lower().endswith(_LABEL_FILE_SUFFIXES)
+
 
 def _read_label_file(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise BadInputError(f"{path}: a label file must be UTF-8 text ({err}).") from err
     labels = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         labels.extend(line.split("#", 1)[0].split())
     return labels
 
@@ -43,6 +57,11 @@ def normalize_labels(labels, prefix="sub-") -> list[str]:
     ------
     UsageError
         A label is empty or not alphanumeric.
+    MissingInputError
+        An item looks like a label file (it holds ``/`` or ends with ``.txt``, ``.tsv``
+        ...) but no such file exists.
+    BadInputError
+        A label file is not UTF-8 text.
     """
     param = {"sub-": "participant_label", "ses-": "session_label"}.get(prefix, "label")
     if labels is None:
@@ -56,6 +75,10 @@ def normalize_labels(labels, prefix="sub-") -> list[str]:
         maybe_file = isinstance(item, Path) or not _LABEL_RE.match(item_str.removeprefix(prefix))
         if item_str and maybe_file and candidate.is_file():
             expanded.extend(_read_label_file(candidate))
+        elif _names_a_file(item_str):
+            raise MissingInputError(
+                f"'{param}': the label file {candidate.absolute()} does not exist (or is not a file)."
+            )
         else:
             expanded.append(item_str)
     result: list[str] = []
