@@ -94,6 +94,15 @@ def test_load_layout_bad_dataset_description(tmp_path):
         load_layout(root)
 
 
+def test_load_layout_derivatives_description_must_be_an_object(tmp_path):
+    """A JSON array there used to raise AttributeError while looking for GeneratedBy."""
+    root = make_dataset(tmp_path / "bids")
+    description = root / "derivatives" / "lesions" / "dataset_description.json"
+    description.write_text('[{"Name": "lesions"}]')
+    with pytest.raises(BadInputError, match=rf"^{description}: must hold a JSON object"):
+        load_layout(root)
+
+
 @pytest.mark.parametrize("case", ["missing_dir", "no_description"])
 def test_load_layout_bad_lesion_dir(tmp_path, case):
     root = make_dataset(tmp_path / "bids")
