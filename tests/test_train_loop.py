@@ -209,7 +209,8 @@ def _train_job(data, out_dir, **options):
 
 def test_train_job_files_are_byte_reproducible(tmp_path, monkeypatch):
     """A job trained again (a resumed run) writes the same bytes: model, curve and done-marker
-    hold no time; the wall time is in timing.json beside them, and a finished job is reused."""
+    hold no time; the wall time is in timing.json beside them, a killed write's temporary file
+    is removed, and a finished job is reused."""
     import json
     import time
     from pathlib import Path
@@ -223,7 +224,11 @@ def test_train_job_files_are_byte_reproducible(tmp_path, monkeypatch):
     data = tmp_path / "cohort.npz"
     np.savez(data, volumes=_volumes(outcomes, rng), outcomes=outcomes, sites=sites,
              sides=rng.choice(["left", "right"], 24))
+    stale = tmp_path / "first" / ".tmp-0123456789ab-model.keras"  # left by a kill -9 mid-write
+    stale.parent.mkdir()
+    stale.write_bytes(b"half")
     first = _train_job(data, tmp_path / "first")
+    assert not stale.exists()
     time.sleep(1.1)  # Keras's date_saved has 1 s resolution
     second = _train_job(data, tmp_path / "second")
     for name in ("model", "curve", "done"):

@@ -38,6 +38,19 @@ def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
+def _remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files a killed run left in ``folder``; return them.
+
+    :func:`~bids_stroke.bids.writers.atomic_output` writes ``.tmp-<id>-<name>`` beside its
+    destination and renames it when done; a ``kill -9`` in between leaves it behind. Only
+    the process that owns ``folder`` (one job, or the bundle) may call this.
+    """
+    stale = sorted(Path(folder).glob(".tmp-*")) if Path(folder).is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def _job_options(inputs) -> dict:
     return {
         "fold": inputs.fold["name"],
@@ -108,6 +121,7 @@ class TrainJob(SimpleInterface):
 
         from bids_stroke.train.folds import Fold
 
+        _remove_stale_temporaries(out)
         _quiet_tensorflow()
         from bids_stroke.train.job import train_fold_variant
         from bids_stroke.train.loop import CURVE_COLUMNS, curve_rows
@@ -262,6 +276,7 @@ class MakeBundle(SimpleInterface):
         from bids_stroke.model.bundle import save_bundle
 
         models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
+        _remove_stale_temporaries(Path(self.inputs.out_dir))
         extra = dict(self.inputs.extra or {})
         if self.inputs.clinical:
             from bids_stroke.workflows.group_fusion import final_fusion
