@@ -427,7 +427,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bids-stroke: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        from bids_stroke.workflows.execution import OUTPUT_ERRNOS
+
+        if exc.errno not in OUTPUT_ERRNOS:
+            return _unexpected(exc)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"bids-stroke: error: {where}cannot write: {exc.strerror}.", file=sys.stderr)
+        return int(ExitCode.CANNOT_CREATE_OUTPUT)
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, never a traceback
+        return _unexpected(exc)
     return int(ExitCode.SUCCESS)
+
+
+def _unexpected(exc: BaseException) -> int:
+    """An error bids-stroke did not foresee: one line (the traceback with -v), exit 1."""
+    LOGGER.debug("Unexpected error", exc_info=exc)
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    print(f"bids-stroke: error: unexpected {type(exc).__name__}: {message} (run with -v for the traceback; "
+          "please report it)", file=sys.stderr)
+    return int(ExitCode.FAILURE)
 
 
 __all__ = ["build_parser", "config_from_args", "main"]

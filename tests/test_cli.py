@@ -315,3 +315,23 @@ def test_output_dir_is_never_an_input_dataset(capsys, tmp_path, where):
     assert "Traceback" not in err
     assert _snapshot(root) == before
     assert (root / "derivatives/lesions/dataset_description.json").read_bytes() == description
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (OSError(28, "No space left on device", "/out/dataset_description.json"), ExitCode.CANNOT_CREATE_OUTPUT,
+     "bids-stroke: error: /out/dataset_description.json: cannot write: No space left on device."),
+    (ZeroDivisionError("float division by zero"), ExitCode.FAILURE,
+     "bids-stroke: error: unexpected ZeroDivisionError: float division by zero (run with -v for the traceback; "
+     "please report it)"),
+])
+def test_the_last_guard_gives_one_line_and_an_exit_code(capsys, monkeypatch, dataset, tmp_path, error, code, line):
+    """A full disk exited 1 with a traceback; anything unforeseen is one line too."""
+    from bids_stroke.workflows import base
+
+    def fail(config):
+        raise error
+
+    monkeypatch.setattr(base, "run", fail)
+    status, _, err = run_cli(capsys, dataset, tmp_path / "out", "participant")
+    assert status == code
+    assert _error_lines(err) == [line] and "Traceback" not in err

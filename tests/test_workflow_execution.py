@@ -39,3 +39,77 @@ def test_rerun_sees_an_input_edited_in_place_with_the_same_size_and_time(tmp_pat
     os.utime(in_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert in_file.stat().st_size == stat.st_size and in_file.stat().st_mtime_ns == stat.st_mtime_ns
     assert _run(tmp_path, in_file) == "79 mL!"
+
+
+# --- what a failing step becomes ---------------------------------------------------------
+CRASH = """Node: participant_wf.sub_01_wf.{node}
+Working directory: /work/participant_wf/sub_01_wf/{node}
+
+Traceback (most recent call last):
+  File "/x/nipype/pipeline/plugins/multiproc.py", line 67, in run_node
+    result["result"] = node.run(updatehash=updatehash)
+{error}
+"""
+
+
+def _crashes(tmp_path, **errors):
+    folder = tmp_path / "crash"
+    folder.mkdir(parents=True)
+    for i, (node, error) in enumerate(errors.items()):
+        (folder / f"crash-{i}-{node}.txt").write_text(CRASH.format(node=node, error=error))
+    return folder
+
+
+def test_a_full_disk_in_a_worker_is_exit_73_and_an_unforeseen_error_names_the_input(tmp_path):
+    from bids_stroke.errors import ExitCode
+    from bids_stroke.workflows.participant_run import crashed_participants
+
+    names = {"sub_01_wf": ("01", None)}
+    full = _crashes(tmp_path / "a", ds_preproc="OSError: [Errno 28] No space left on device: '/out/sub-01/x.nii.gz'")
+    (failure,) = crashed_participants(full, names).values()
+    assert failure.exit_code == ExitCode.CANNOT_CREATE_OUTPUT
+    assert str(failure) == "ds_preproc: [Errno 28] No space left on device: '/out/sub-01/x.nii.gz'"
+    odd = _crashes(tmp_path / "b", registration="ZeroDivisionError: float division by zero")
+    (failure,) = crashed_participants(odd, names, {("01", None): "/bids/sub-01/dwi/sub-01_dwi.nii.gz"}).values()
+    assert failure.exit_code == ExitCode.FAILURE
+    assert str(failure).startswith("registration: ZeroDivisionError: float division by zero "
+                                   "(input /bids/sub-01/dwi/sub-01_dwi.nii.gz; crash file ")
+
+
+def _sigint_handler():
+    import signal
+
+    return str(signal.getsignal(signal.SIGINT))
+
+
+def test_workers_leave_ctrl_c_to_the_main_process(tmp_path):
+    """A worker taking the terminal's SIGINT printed its own traceback after 'interrupted'."""
+    import signal
+
+    workflow = pe.Workflow(name="wf", base_dir=str(tmp_path / "work"))
+    workflow.add_nodes([pe.Node(niu.Function(output_names=["handler"], function=_sigint_handler), name="ask")])
+    config = Config(bids_dir=tmp_path, output_dir=tmp_path / "out", analysis_level="participant",
+                    work_dir=tmp_path / "work", nprocs=2)
+    run_workflow(workflow, config)
+    from nipype.utils.filemanip import loadpkl
+
+    assert loadpkl(tmp_path / "work/wf/ask/result_ask.pklz").outputs.handler == str(signal.SIG_IGN)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the main process keeps it
+
+
+def test_temporary_files_live_in_the_work_folder_and_a_killed_runs_are_removed(tmp_path, monkeypatch):
+    import tempfile
+
+    from bids_stroke.workflows.execution import use_work_tmp
+
+    monkeypatch.setenv("TMPDIR", os.environ.get("TMPDIR", "/tmp"))
+    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    left = tmp_path / "work" / "tmp" / "bids-stroke-reg-abc"
+    left.mkdir(parents=True)
+    (left / "Composite.h5").write_bytes(b"x")
+    (tmp_path / "work" / "tmp" / "pymp-1234").mkdir()
+    tmp = use_work_tmp(tmp_path / "work")
+    assert tmp == tmp_path / "work" / "tmp" and list(tmp.iterdir()) == []
+    assert os.environ["TMPDIR"] == str(tmp)
+    with tempfile.TemporaryDirectory(prefix="bids-stroke-reg-") as inside:
+        assert inside.startswith(str(tmp))

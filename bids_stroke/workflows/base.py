@@ -16,6 +16,7 @@ from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
 from bids_stroke.errors import BadInputError, BidsStrokeError, ExitCode
+from bids_stroke.workflows.execution import use_work_tmp
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -57,6 +58,7 @@ def run(config: Config) -> None:
                            "are for demonstration only.", "; ".join(protocol["deviations"]))
     layout = load_layout(config.bids_dir, lesion_dir=config.lesion_dir)
     check_output_apart(config.output_dir, [deriv.root for deriv in layout.derivatives.values()])
+    use_work_tmp(config.work_dir)
     if config.analysis_level == "participant":
         run_participant_level(config, layout)
     else:
@@ -89,6 +91,7 @@ def run_participant_level(config: Config, layout) -> None:
     checked: list[DwiInputs] = []
     for subject, session in selected:
         name = participant_label({"subject": subject, "session": session})
+        inputs = None
         try:
             inputs = collect_data(layout, subject, session, bids_filters=config.bids_filters or None)
             check_inputs(inputs)
@@ -96,6 +99,12 @@ def run_participant_level(config: Config, layout) -> None:
         except BidsStrokeError as exc:
             LOGGER.error("%s: %s", name, exc)
             failures[(subject, session)] = exc
+            continue
+        except Exception as exc:  # noqa: BLE001 - one participant's unforeseen problem stops it alone
+            error = unexpected_failure("checking the inputs", exc, inputs)
+            LOGGER.error("%s: %s", name, error)
+            LOGGER.debug("%s", name, exc_info=exc)
+            failures[(subject, session)] = error
             continue
         checked.append(inputs)
         LOGGER.info("%s: %s", name, describe_inputs(inputs))
@@ -139,8 +148,16 @@ def run_participant_level(config: Config, layout) -> None:
             f"{len(failures)} of {len(selected)} participant(s) failed (see the summary above); "
             f"first: {first}: {str(failures[first_key]).splitlines()[0]}"
         )
-        error.exit_code = ExitCode.BAD_INPUT if codes == {int(ExitCode.BAD_INPUT)} else ExitCode.FAILURE
+        # one kind of failure keeps its code (65 unusable inputs, 73 full disk, ...), else 1
+        error.exit_code = ExitCode(codes.pop()) if len(codes) == 1 else ExitCode.FAILURE
         raise error
+
+
+def unexpected_failure(step: str, exc: BaseException, inputs: DwiInputs | None) -> BidsStrokeError:
+    """One participant's unforeseen error as its failure (exit 1), naming the step and input."""
+    source = f" (input {inputs.dwi or inputs.trace})" if inputs is not None else ""
+    return BidsStrokeError(f"{step}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                           f"{source}; run with -v for the traceback")
 
 
 def quarantine_failed(config: Config, failures: dict) -> dict[tuple[str, str | None], str]:

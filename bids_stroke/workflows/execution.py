@@ -9,9 +9,15 @@ does not stop the run; its crash file tells which node failed and why.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import multiprocessing
 import os
 import re
+import shutil
+import signal
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +65,77 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
     elif status_callback is not None:
         plugin_args["status_callback"] = status_callback
     try:
-        workflow.run(plugin=config.nipype_plugin, plugin_args=plugin_args)
+        with _quiet_workers():
+            workflow.run(plugin=config.nipype_plugin, plugin_args=plugin_args)
     except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
         LOGGER.debug("nipype: %s", exc)
+    except KeyboardInterrupt:
+        # the workers ignore Ctrl-C (no tracebacks of theirs after "interrupted"): stop them
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
     return crash_dir
+
+
+def _worker_initializer(cwd: str) -> None:
+    """nipype's MultiProc worker set-up, and Ctrl-C left to the main process.
+
+    A worker that took the terminal's SIGINT would print its own KeyboardInterrupt
+    traceback; the main process stops the workers instead (:func:`run_workflow`).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.chdir(cwd)
+    os.environ["NIPYPE_NO_ET"] = "1"
+
+
+@contextlib.contextmanager
+def _quiet_workers():
+    """Start nipype's MultiProc workers with :func:`_worker_initializer`.
+
+    The pool pickles its initializer by reference, so the workers (fresh processes)
+    import it from this module.
+    """
+    from nipype.pipeline.plugins import multiproc
+
+    original = multiproc.process_initializer
+    multiproc.process_initializer = _worker_initializer
+    try:
+        yield
+    finally:
+        multiproc.process_initializer = original
+
+
+def use_work_tmp(work_dir: str | os.PathLike) -> Path:
+    """Make ``WORK_DIR/tmp`` the temporary folder of this process and of its workers.
+
+    ANTs' and multiprocessing's temporary folders (``bids-stroke-reg-*``, ``pymp-*``)
+    then live in the work folder, not in the system's: what a killed run (kill -9) left
+    there is removed when the next run with the same work folder starts, and removing
+    the work folder removes it too. A work folder serves one run at a time.
+
+    Returns
+    -------
+    pathlib.Path
+        The temporary folder.
+    """
+    tmp = Path(work_dir).absolute() / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    # this process's own multiprocessing folder (a second run in one Python process) stays
+    live = multiprocessing.process.current_process()._config.get("tempdir")
+    for entry in tmp.iterdir():
+        if live and Path(live) == entry:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
+    return tmp
+
+
+#: errno values that mean "the output cannot be written" (disk full, quota, read-only).
+OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _request_slurm_cpus(workflow) -> None:

@@ -9,6 +9,7 @@ and why.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from bids_stroke.bids.naming import participant_id, participant_label, run_path
 from bids_stroke.config import Config
 from bids_stroke.errors import BidsStrokeError
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
-from bids_stroke.workflows.execution import read_crashes, run_workflow
+from bids_stroke.workflows.execution import OUTPUT_ERRNOS, read_crashes, run_workflow
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -71,7 +72,8 @@ def run_participants(config: Config, participants: list[DwiInputs]) -> dict[tupl
     LOGGER.info("Running %d participant workflow(s) with nipype's %s plugin (work folder %s).",
                 len(participants), config.nipype_plugin, config.work_dir)
     crash_dir = run_workflow(workflow, config, _Progress(names))
-    failures = crashed_participants(crash_dir, names)
+    sources = {(inputs.subject, inputs.session): inputs.dwi or inputs.trace for inputs in participants}
+    failures = crashed_participants(crash_dir, names, sources)
     if config.stop_on_first_crash:
         for name, key in names.items():
             if key not in failures and not _finished(workflow, name):
@@ -124,7 +126,7 @@ def model_covariates(config: Config) -> dict[str, dict]:
 
 
 def crashed_participants(
-    crash_dir: Path, names: dict[str, tuple[str, str | None]]
+    crash_dir: Path, names: dict[str, tuple[str, str | None]], sources: dict | None = None,
 ) -> dict[tuple[str, str | None], BidsStrokeError]:
     """Read nipype's text crash files: which participant failed, and why.
 
@@ -135,13 +137,17 @@ def crashed_participants(
     names : dict
         Workflow name (:func:`~bids_stroke.workflows.participant.workflow_name`) ->
         ``(subject, session)``.
+    sources : dict, optional
+        ``(subject, session) -> input file`` (the DWI), named in an unexpected error.
 
     Returns
     -------
     dict
         ``(subject, session) -> error``: a :mod:`bids_stroke.errors` class when the step
-        raised one (so unusable data keeps its exit code 65), else a
-        :class:`~bids_stroke.errors.BidsStrokeError` with the last error line.
+        raised one (so unusable data keeps its exit code 65), an
+        :class:`~bids_stroke.errors.OutputError` (73) for a full disk, a read-only or
+        over-quota file system, else a :class:`~bids_stroke.errors.BidsStrokeError` (1)
+        with the step, the last error line, the input file and the crash file.
     """
     failures: dict = {}
     for crash in read_crashes(crash_dir):
@@ -151,13 +157,23 @@ def crashed_participants(
             continue
         step = parts[-1] if parts else "?"
         ours = [(cls, msg) for cls, msg in crash.errors if isinstance(getattr(errors, cls, None), type)]
+        full = [msg for cls, msg in crash.errors if cls in ("OSError", "IOError") and _is_output_errno(msg)]
         if ours:
             cls, message = ours[-1]
             failures[key] = getattr(errors, cls)(f"{step}: {message.strip()}")
+        elif full:
+            failures[key] = errors.OutputError(f"{step}: {full[-1].strip()}")
         else:
             last = crash.errors[-1][0] + ": " + crash.errors[-1][1] if crash.errors else crash.last_line
-            failures[key] = BidsStrokeError(f"{step}: {last} (crash file {crash.path})")
+            source = f"input {sources[key]}; " if sources and key in sources else ""
+            failures[key] = BidsStrokeError(f"{step}: {last.strip()} ({source}crash file {crash.path})")
     return failures
+
+
+def _is_output_errno(message: str) -> bool:
+    """Whether an OSError message is one of :data:`OUTPUT_ERRNOS` (disk full, ...)."""
+    match = re.match(r"\s*\[Errno (\d+)\]", message)
+    return bool(match) and int(match.group(1)) in OUTPUT_ERRNOS
 
 
 def _finished(workflow, name: str) -> bool:
