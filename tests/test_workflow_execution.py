@@ -97,19 +97,19 @@ def test_workers_leave_ctrl_c_to_the_main_process(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the main process keeps it
 
 
-def test_temporary_files_live_in_the_work_folder_and_a_killed_runs_are_removed(tmp_path, monkeypatch):
+def test_temporary_files_live_in_the_work_folder_and_a_killed_runs_are_removed(tmp_path):
     import tempfile
 
-    from bids_stroke.workflows.execution import use_work_tmp
+    from bids_stroke.workflows.execution import work_tmp
 
-    monkeypatch.setenv("TMPDIR", os.environ.get("TMPDIR", "/tmp"))
-    monkeypatch.setattr(tempfile, "tempdir", tempfile.tempdir)
+    before = os.environ.get("TMPDIR"), tempfile.gettempdir()
     left = tmp_path / "work" / "tmp" / "bids-stroke-reg-abc"
     left.mkdir(parents=True)
     (left / "Composite.h5").write_bytes(b"x")
     (tmp_path / "work" / "tmp" / "pymp-1234").mkdir()
-    tmp = use_work_tmp(tmp_path / "work")
-    assert tmp == tmp_path / "work" / "tmp" and list(tmp.iterdir()) == []
-    assert os.environ["TMPDIR"] == str(tmp)
-    with tempfile.TemporaryDirectory(prefix="bids-stroke-reg-") as inside:
-        assert inside.startswith(str(tmp))
+    with work_tmp(tmp_path / "work") as tmp:
+        assert tmp == tmp_path / "work" / "tmp" and list(tmp.iterdir()) == []
+        assert os.environ["TMPDIR"] == str(tmp)
+        with tempfile.TemporaryDirectory(prefix="bids-stroke-reg-") as inside:
+            assert inside.startswith(str(tmp))
+    assert (os.environ.get("TMPDIR"), tempfile.gettempdir()) == before

@@ -105,16 +105,18 @@ def _quiet_workers():
         multiproc.process_initializer = original
 
 
-def use_work_tmp(work_dir: str | os.PathLike) -> Path:
-    """Make ``WORK_DIR/tmp`` the temporary folder of this process and of its workers.
+@contextlib.contextmanager
+def work_tmp(work_dir: str | os.PathLike):
+    """Make ``WORK_DIR/tmp`` the temporary folder of this process and its workers, for a run.
 
     ANTs' and multiprocessing's temporary folders (``bids-stroke-reg-*``, ``pymp-*``)
     then live in the work folder, not in the system's: what a killed run (kill -9) left
     there is removed when the next run with the same work folder starts, and removing
-    the work folder removes it too. A work folder serves one run at a time.
+    the work folder removes it too. A work folder serves one run at a time. The previous
+    temporary folder is restored when the run ends.
 
-    Returns
-    -------
+    Yields
+    ------
     pathlib.Path
         The temporary folder.
     """
@@ -129,9 +131,17 @@ def use_work_tmp(work_dir: str | os.PathLike) -> Path:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+    before = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = str(tmp)
     tempfile.tempdir = str(tmp)
-    return tmp
+    try:
+        yield tmp
+    finally:
+        if before[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before[0]
+        tempfile.tempdir = before[1]
 
 
 #: errno values that mean "the output cannot be written" (disk full, quota, read-only).
