@@ -40,14 +40,16 @@ LOGGER = logging.getLogger("bids_stroke")
 EXIT_CODES_HELP = """\
 exit codes (BIDS execution specification):
   0   success
-  1   other failure (e.g. a processing step that failed)
+  1   other failure (e.g. a processing step that failed; -v shows the traceback)
   16  BIDS validation failed
   17  unknown analysis level
   18  the participant/session filters selected no data
-  64  usage error (options, or OUTPUT_DIR equal to or inside BIDS_DIR's subjects)
+  64  usage error (options; OUTPUT_DIR equal to or inside BIDS_DIR's subjects, or
+      equal to, inside or containing an input derivatives dataset)
   65  bad input data (a file that cannot be read or used)
   66  missing input (BIDS_DIR, a dataset_description.json, a file named by an option)
-  73  the output cannot be created
+  73  the output cannot be created or written (permissions, full disk, quota)
+after a crash, run the same command with the same --work-dir: it resumes.
 """
 
 

@@ -335,3 +335,15 @@ def test_the_last_guard_gives_one_line_and_an_exit_code(capsys, monkeypatch, dat
     status, _, err = run_cli(capsys, dataset, tmp_path / "out", "participant")
     assert status == code
     assert _error_lines(err) == [line] and "Traceback" not in err
+
+
+def test_every_exit_code_is_documented_with_an_example():
+    """The README's table and --help list every code of the execution specification."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("### Exit codes and errors"):readme.index("### After a crash")]
+    rows = {int(line.split("|")[1]): line for line in table.splitlines() if line.startswith("| ") and
+            line.split("|")[1].strip().isdigit()}
+    assert sorted(rows) == sorted(int(code) for code in ExitCode)
+    assert all("bids-stroke: error:" in rows[int(code)] for code in ExitCode if code != ExitCode.SUCCESS)
+    helptext = build_parser().format_help()
+    assert all(f"\n  {int(code):<3d} " in helptext for code in ExitCode)
