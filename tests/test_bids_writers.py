@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import nibabel as nib
 import numpy as np
@@ -41,3 +42,24 @@ def test_write_tsv_uses_bids_missing_values(tmp_path):
     pd = pytest.importorskip("pandas")
     d.write_tsv(tmp_path / "t.tsv", pd.DataFrame({"a": [1.0, np.nan], "b": ["x", None]}))
     assert (tmp_path / "t.tsv").read_text() == "a\tb\n1.0\tx\nn/a\tn/a\n"
+
+
+def test_a_killed_runs_temporary_files_are_removed_and_nothing_else(tmp_path):
+    from bids_stroke.bids.writers import atomic_output, remove_partial_writes
+
+    out = tmp_path / "sub-01" / "dwi"
+    out.mkdir(parents=True)
+    final = out / "sub-01_desc-brain_mask.nii.gz"
+    final.write_bytes(b"done")
+    with pytest.raises(KeyboardInterrupt):  # what a killed writer leaves: its temporary name
+        with atomic_output(out / "sub-01_desc-preproc_dwi.nii.gz") as tmp:
+            tmp.write_bytes(b"half")
+            left = tmp.with_name(tmp.name.replace(".nii.gz", ".kept.nii.gz"))
+            os.link(tmp, left)
+            raise KeyboardInterrupt
+    others = [out / ".tmp-notours-x.json", out / ".hidden", out / "tmp-0123456789ab-x.json"]
+    for path in others:
+        path.write_text("keep")
+    assert remove_partial_writes(tmp_path / "sub-01") == [left]
+    assert sorted(p.name for p in out.iterdir()) == sorted([final.name, *(p.name for p in others)])
+    assert remove_partial_writes(tmp_path / "nothing") == []

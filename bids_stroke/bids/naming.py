@@ -438,6 +438,11 @@ def run_path(output_dir: str | os.PathLike, kind: str, **fields: str) -> Path:
     return Path(output_dir) / relative
 
 
+def derivative_folder(output_dir: str | os.PathLike, subject: str, session: str | None = None) -> Path:
+    """The folder of one participant's (and session's) derivatives: ``sub-<L>[/ses-<S>]``."""
+    return Path(output_dir) / f"sub-{subject}" / (f"ses-{session}" if session else "")
+
+
 def report_path(output_dir: str | os.PathLike, subject: str | None = None) -> Path:
     """Path of the HTML report: ``sub-<L>.html`` for a participant, else ``group.html``."""
     name = f"sub-{subject}.html" if subject else "group.html"

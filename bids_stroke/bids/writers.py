@@ -12,6 +12,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,7 +21,33 @@ from typing import Any
 from bids_stroke.bids.naming import sidecar_path
 from bids_stroke.errors import OutputError
 
-__all__ = ["atomic_output", "write_bytes", "write_json", "write_nifti", "write_text", "write_tsv"]
+__all__ = ["atomic_output", "remove_partial_writes", "write_bytes", "write_json", "write_nifti", "write_text", "write_tsv"]
+
+
+#: Length of the random part of :func:`atomic_output`'s temporary names.
+_TMP_HEX = 12
+_TMP_NAME = re.compile(rf"\.tmp-[0-9a-f]{{{_TMP_HEX}}}-.+")
+
+
+def remove_partial_writes(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of :func:`atomic_output` that a killed run left in ``folder``.
+
+    A process killed between writing a temporary file and renaming it (kill -9, a node
+    lost on a cluster) leaves it behind; the next run over the same outputs removes it.
+    Call it only on folders no other running process writes to.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed (none when ``folder`` does not exist).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = [p for p in folder.rglob(".tmp-*") if p.is_file() and _TMP_NAME.fullmatch(p.name)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 @contextlib.contextmanager
@@ -41,7 +68,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{path.parent} cannot be created: {exc.strerror}.") from exc
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:12]}-{path.name}")
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:_TMP_HEX]}-{path.name}")
     try:
         yield tmp
         os.replace(tmp, path)

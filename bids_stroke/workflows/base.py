@@ -11,7 +11,7 @@ import logging
 
 from bids_stroke.bids.dataset import check_output_apart, check_output_dir
 from bids_stroke.bids.layout import DwiInputs, collect_data, load_layout, select_subjects
-from bids_stroke.bids.naming import participant_id, participant_label, run_path, session_id
+from bids_stroke.bids.naming import derivative_folder, participant_id, participant_label, run_path, session_id
 from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
@@ -118,8 +118,11 @@ def run_participant_level(config: Config, layout) -> None:
         quarantine_failed(config, failures)
         raise next(iter(failures.values()))
 
+    from bids_stroke.bids.writers import remove_partial_writes
     from bids_stroke.workflows.participant_run import run_participants
 
+    for inputs in checked:  # what a killed run was writing for them
+        remove_partial_writes(derivative_folder(config.output_dir, inputs.subject, inputs.session))
     run_failures = run_participants(config, checked)
     failures.update(run_failures)
     moved = quarantine_failed(config, failures)

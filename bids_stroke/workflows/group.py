@@ -20,7 +20,7 @@ import pandas as pd
 
 from bids_stroke.bids.dataset import dataset_links, init_derivatives
 from bids_stroke.bids.naming import FINAL_FOLD, derivative_path, parse_derivative, run_path
-from bids_stroke.bids.writers import write_tsv
+from bids_stroke.bids.writers import remove_partial_writes, write_tsv
 from bids_stroke.config import Config, training_protocol
 from bids_stroke.errors import BadInputError, BidsStrokeError
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
@@ -235,6 +235,8 @@ def run_group_level(config: Config) -> None:
     for fold in folds:
         check_fold_outcomes(fold, table["outcome"].to_numpy())
     init_derivatives(config.output_dir, [config.bids_dir], dataset_links(config.bids_dir))
+    for folder in ("group", "models"):  # a killed run's temporary files
+        remove_partial_writes(Path(config.output_dir) / folder)
     config.save(run_path(config.output_dir, "config", run_id=config.run_id))
     work = Path(config.work_dir) / "group"
     work.mkdir(parents=True, exist_ok=True)
