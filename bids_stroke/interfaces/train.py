@@ -212,6 +212,7 @@ class FoldResults(SimpleInterface):
         from bids_stroke.spatial.warps import apply_to_template
 
         _quiet_tensorflow()
+        _remove_stale_temporaries(Path(self.inputs.out_file).parent)
         models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
         ensemble = FusedEnsemble(models)
         data = np.load(self.inputs.data, allow_pickle=False)
