@@ -53,16 +53,24 @@ def _summary(out):
         return {row["participant_id"]: row for row in csv.DictReader(fh, delimiter="\t")}
 
 
-@pytest.mark.parametrize("kind", ["4d", "trace"])
+def _bval(tmp_path, text="0 1000 1000"):
+    bval = tmp_path / "dwi.bval"
+    bval.write_text(text + "\n")  # read when the graph is built: a 4D series without b = 0 has no ADC
+    return bval
+
+
+@pytest.mark.parametrize("kind", ["4d", "4d-without-b0", "trace"])
 def test_workflow_graph(tmp_path, kind):
     """The graph is built without running anything; steps depend on what the inputs hold."""
     f = tmp_path / "f.nii.gz"
     f.write_bytes(b"")  # interfaces check that inputs exist; nothing reads them here
+    series = kind.startswith("4d")
+    bval = _bval(tmp_path, "0 1000 1000" if kind == "4d" else "1000 1000 1000")
     inputs = DwiInputs(
         subject="01", session=None, metadata={},
-        dwi=f if kind == "4d" else None, bval=f if kind == "4d" else None, bvec=f if kind == "4d" else None,
+        dwi=f if series else None, bval=bval if series else None, bvec=f if series else None,
         trace=f if kind == "trace" else None, adc=None, trace_b_value=1000.0 if kind == "trace" else None,
-        lesion_mask=f if kind == "4d" else None, brain_mask=None,
+        lesion_mask=f if series else None, brain_mask=None,
     )
     wf = init_participant_wf(inputs=inputs, output_dir=tmp_path / "out", templates=get_template_set())
     nodes = {node.name for node in wf._graph.nodes()}
@@ -71,8 +79,10 @@ def test_workflow_graph(tmp_path, kind):
               "ds_b0_template", "ds_lesion_measures"}
     lesion = {"lesion_to_template", "ds_lesion_template", "ds_lesion_model"}
     assert common <= nodes
-    assert (lesion <= nodes) == (kind == "4d")
-    assert ("ds_adc" in nodes) == (kind == "4d")  # a trace-only export without ADC has none
+    assert (lesion <= nodes) == series
+    # a trace-only export without ADC has none, nor has a series without b = 0 (whose
+    # unconnected ADC steps hung the run)
+    assert ("ds_adc" in nodes) == ("auto_lesion" in nodes) == (kind == "4d")
     assert wf.name == "sub_01_wf"
 
 
@@ -86,7 +96,7 @@ def test_workflow_graph(tmp_path, kind):
 def test_lesion_source_decides_which_mask_the_lesion_steps_use(tmp_path, source, given, auto, mask_from):
     f = tmp_path / "f.nii.gz"
     f.write_bytes(b"")
-    inputs = DwiInputs(subject="01", session=None, metadata={}, dwi=f, bval=f, bvec=f, trace=None, adc=None,
+    inputs = DwiInputs(subject="01", session=None, metadata={}, dwi=f, bval=_bval(tmp_path), bvec=f, trace=None, adc=None,
                        trace_b_value=None, lesion_mask=f if given else None, brain_mask=None)
     wf = init_participant_wf(inputs=inputs, output_dir=tmp_path / "out", templates=get_template_set(),
                              lesion_source=source)
@@ -109,7 +119,8 @@ def test_lesion_source_decides_which_mask_the_lesion_steps_use(tmp_path, source,
     if mask_from == "auto":
         assert feeds == {"auto_lesion"}
     else:
-        assert not feeds and lesion.inputs.mask == str(f)
+        # a given mask is made binary first (probability maps, label maps)
+        assert feeds == {"binary_lesion"} and nodes["binary_lesion"].inputs.in_file == str(f)
         # beside a given mask, the automatic one is only compared with it
         assert ("auto_lesion" in {u.name for u, v in wf._graph.in_edges(measures)}) == auto
 

@@ -12,9 +12,11 @@ from ..errors import BadInputError
 
 __all__ = [
     "ADC_MAX",
+    "B0_THRESHOLD",
     "b0_and_trace",
     "check_not_empty",
     "compute_adc",
+    "has_b0",
     "sanitize",
     "split_shells",
 ]
@@ -32,7 +34,16 @@ def _describe(values, limit=8):
     return f"[{shown}]"
 
 
-def split_shells(bvals, *, b0_threshold=50.0, shell_tolerance=0.1):
+#: Volumes with a b-value up to this (s/mm²) count as b = 0.
+B0_THRESHOLD = 50.0
+
+
+def has_b0(bvals, *, b0_threshold=B0_THRESHOLD) -> bool:
+    """Whether a series has a b = 0 volume (needed for its ADC map)."""
+    return bool(np.any(np.asarray(bvals, dtype=float) <= b0_threshold))
+
+
+def split_shells(bvals, *, b0_threshold=B0_THRESHOLD, shell_tolerance=0.1):
     """Find the b = 0 volumes and the volumes of the highest shell.
 
     Parameters

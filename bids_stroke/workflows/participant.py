@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from bids.layout import parse_file_entities
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
@@ -17,6 +18,7 @@ from bids_stroke.interfaces.lesion import AutoLesion, BinaryLesion
 from bids_stroke.interfaces.model import PredictEnsemble, attention_metadata, predictions_metadata
 from bids_stroke.interfaces.registration import ApplyTransform, RegisterToTemplate
 from bids_stroke.model.spec import SCALES
+from bids_stroke.preprocess.dwi import has_b0
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, TemplateSet
 
 LOGGER = logging.getLogger("bids_stroke")
@@ -155,7 +157,9 @@ def init_participant_wf(
         (measures, ds_measures, [("out_file", "in_file")]),
     ])
 
-    has_adc = inputs.adc is not None or inputs.dwi is not None
+    # a 4D series gives an ADC map only with a b = 0 volume
+    has_adc = inputs.adc is not None or (
+        inputs.dwi is not None and has_b0(np.atleast_1d(np.loadtxt(inputs.bval, dtype=np.float64))))
     if has_adc:
         ds_adc = sink("ds_adc", desc="adc", suffix="dwi", extension=".nii.gz")
         workflow.connect([(prepare, ds_adc, [("adc", "in_file")])])
@@ -172,8 +176,8 @@ def init_participant_wf(
             (auto, ds_auto, [("out_mask", "in_file"), ("metadata", "metadata")]),
         ])
     elif lesion_source != "given" and given is None:
-        LOGGER.warning("%s: no ADC (a trace-only export without rec-ADC), so no automatic lesion mask; "
-                       "processed without a lesion mask.",
+        LOGGER.warning("%s: no ADC (a trace-only export without rec-ADC, or a 4D series without a b = 0 "
+                       "volume), so no automatic lesion mask; processed without a lesion mask.",
                        participant_label({"subject": inputs.subject, "session": inputs.session}))
 
     if given is not None or auto is not None:
