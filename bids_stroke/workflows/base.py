@@ -34,6 +34,8 @@ def run(config: Config) -> None:
     bids_stroke.errors.BidsStrokeError
         With the exit code of the first check that failed.
     """
+    if config.lesion_dir:  # before check_output_dir, which would see another pipeline's outputs
+        check_output_apart(config.output_dir, [config.lesion_dir])
     check_output_dir(config.bids_dir, config.output_dir)
     if config.reports_only:
         from bids_stroke.report import write_reports

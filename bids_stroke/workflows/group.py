@@ -233,7 +233,10 @@ def run_group_level(config: Config) -> None:
         raise BadInputError(f"{Path(config.bids_dir) / 'participants.tsv'}: {exc}") from None
     check_fold_folders(folds, Path(config.bids_dir) / "participants.tsv")
     for fold in folds:
-        check_fold_outcomes(fold, table["outcome"].to_numpy())
+        try:
+            check_fold_outcomes(fold, table["outcome"].to_numpy())
+        except BadInputError as exc:
+            raise BadInputError(f"{Path(config.bids_dir) / 'participants.tsv'}: {exc}") from None
     init_derivatives(config.output_dir, [config.bids_dir], dataset_links(config.bids_dir))
     for folder in ("group", "models"):  # a killed run's temporary files
         remove_partial_writes(Path(config.output_dir) / folder)

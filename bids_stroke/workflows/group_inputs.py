@@ -8,7 +8,6 @@ cohort are stacked once into the arrays every training job reads.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from bids_stroke.bids.naming import (
     parse_derivative,
     subject_label,
 )
+from bids_stroke.bids.metadata import read_sidecar
 from bids_stroke.bids.participants import read_participants
 from bids_stroke.bids.writers import atomic_output
 from bids_stroke.config import Config
@@ -103,7 +103,7 @@ def collect_group_inputs(config: Config) -> GroupInputs:
         if missing:
             excluded.append((pid, f"missing participant-level outputs: {', '.join(missing)}"))
             continue
-        info = json.loads(measures.read_text())
+        info = read_sidecar(measures)  # a damaged file: 65 naming it
         space = parse_derivative(transforms[0], out)["to"]
         spaces.add(space)
         rows.append({
