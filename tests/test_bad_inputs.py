@@ -29,9 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +57,6 @@ from bids_stroke.errors import ExitCode
 
 #: The broken participant of every participant-level case.
 BAD = "02"
-#: Seconds a case run in a subprocess may take (a run that hangs fails instead of stalling CI).
-SUBPROCESS_TIMEOUT = 90
 
 OK = ExitCode.SUCCESS
 VALIDATION = ExitCode.VALIDATION_FAILED
@@ -217,7 +212,6 @@ class Ctx:
     healthy: bool = False  # the dataset holds the healthy participant, which must complete
     bad: str | None = None  # the broken participant (no output of it may remain)
     inputs: list = field(default_factory=list)  # more input folders that must stay unchanged
-    in_subprocess: bool = False  # run `python -m bids_stroke` with a timeout (a case that may hang)
 
     def __post_init__(self):
         if self.out is None:
@@ -285,9 +279,7 @@ class Ctx:
                         shutil.copyfile(path, target)
 
     def argv(self) -> list:
-        # a work folder serves one run at a time: a run in another process gets its own
-        work = self.lab.root / "work_subprocess" if self.in_subprocess else self.lab.work
-        argv = [self.bids_arg or self.bids, self.out, self.level, "--nprocs", "2", "-w", work]
+        argv = [self.bids_arg or self.bids, self.out, self.level, "--nprocs", "2", "-w", self.lab.work]
         if not self.validate:
             argv.append("--skip-bids-validation")
         return [*argv, *self.args]
@@ -622,14 +614,6 @@ def _dwi_all_zero(c):
     c.build(healthy=True)
     save(c.raw("dwi.nii.gz"), np.zeros((*SHAPE, len(BVALS)), np.float32))
     return DWI, _regex(r"constant|zero|vary")
-
-
-@case(BAD_INPUT)
-def _dwi_without_b0(c):
-    """Run in a subprocess: without a b = 0 volume the run used to hang after a failing step."""
-    c.build(bvals=(1000, 1000, 1000, 1000))
-    c.in_subprocess = True
-    return f"sub-{BAD}_dwi.bval", _regex(r"b ?= ?0|b0")
 
 
 @case(BAD_INPUT)
@@ -1059,20 +1043,8 @@ def _group_with_model(c):
 
 
 def _run(ctx: Ctx, capsys) -> tuple[int, str]:
-    argv = [str(a) for a in ctx.argv()]
-    if not ctx.in_subprocess:
-        code = main(argv)
-        return code, capsys.readouterr().err
-    proc = subprocess.Popen([sys.executable, "-m", "bids_stroke", *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        _, err = proc.communicate()
-        pytest.fail(f"no result within {SUBPROCESS_TIMEOUT} s (the run hangs); stderr ends: "
-                    f"{err.strip().splitlines()[-3:]}")
-    return proc.returncode, err
+    code = main([str(a) for a in ctx.argv()])
+    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", list(CASES))
