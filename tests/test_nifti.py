@@ -83,8 +83,14 @@ def test_check_nifti_corrupt_gzip_stream(tmp_path, good):
 def test_check_nifti_not_nifti(tmp_path, content):
     path = tmp_path / "text.nii"
     path.write_bytes(content)
-    with pytest.raises(BadInputError, match=rf"{path}: not a readable NIfTI image"):
+    reason = "not a readable NIfTI image" if content else r"the file is empty \(0 bytes\)"
+    with pytest.raises(BadInputError, match=rf"{path}: {reason}"):
         check_nifti(path)
+    if not content:  # not "rename it to .nii": an empty file is no image whatever its name
+        empty = tmp_path / "empty.nii.gz"
+        empty.write_bytes(b"")
+        with pytest.raises(BadInputError, match=r"empty \(0 bytes\)"):
+            check_nifti(empty)
     gz = tmp_path / "text.nii.gz"
     gz.write_bytes(gzip.compress(content))
     with pytest.raises(BadInputError, match=rf"{gz}: (not a readable NIfTI|truncated)"):

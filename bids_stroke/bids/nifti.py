@@ -53,7 +53,7 @@ def check_nifti(path, *, load_data=True, ndim=(3, 4)) -> nb.Nifti1Image:
     MissingInputError
         The file does not exist.
     BadInputError
-        Named ``.gz`` but not gzip-compressed, a truncated or corrupt file, not a NIfTI
+        An empty file, named ``.gz`` but not gzip-compressed, a truncated or corrupt file, not a NIfTI
         image, or a header that cannot describe it (:func:`check_header`: the wrong
         number of dimensions, an empty dimension, voxel sizes that are not positive, an
         affine that is not finite or not invertible, more voxel data than the file can
@@ -64,6 +64,8 @@ def check_nifti(path, *, load_data=True, ndim=(3, 4)) -> nb.Nifti1Image:
         raise MissingInputError(f"{path} does not exist.")
     with open(path, "rb") as fobj:
         magic = fobj.read(2)
+    if not magic:
+        raise BadInputError(f"{path}: the file is empty (0 bytes).")
     if path.name.endswith(".gz") and magic != _GZIP_MAGIC:
         raise BadInputError(
             f"{path}: not gzip-compressed although named .gz (rename it to .nii, or "
