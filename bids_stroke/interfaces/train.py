@@ -22,7 +22,7 @@ from nipype.interfaces.base import (
     traits,
 )
 
-from bids_stroke.bids.writers import write_json, write_tsv
+from bids_stroke.bids.writers import remove_partial_writes, write_json, write_tsv
 from bids_stroke.config import PAPER_LEARNING_RATE, SIZE_BRANCHES, TRAIN_PRECISIONS
 from bids_stroke.model.spec import DECISION_THRESHOLD, SCALES
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
@@ -36,19 +36,6 @@ TIMING = "timing.json"
 
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
-def _remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove the temporary files a killed run left in ``folder``; return them.
-
-    :func:`~bids_stroke.bids.writers.atomic_output` writes ``.tmp-<id>-<name>`` beside its
-    destination and renames it when done; a ``kill -9`` in between leaves it behind. Only
-    the process that owns ``folder`` (one job, or the bundle) may call this.
-    """
-    stale = sorted(Path(folder).glob(".tmp-*")) if Path(folder).is_dir() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 def _job_options(inputs) -> dict:
@@ -121,7 +108,7 @@ class TrainJob(SimpleInterface):
 
         from bids_stroke.train.folds import Fold
 
-        _remove_stale_temporaries(out)
+        remove_partial_writes(out)
         _quiet_tensorflow()
         from bids_stroke.train.job import train_fold_variant
         from bids_stroke.train.loop import CURVE_COLUMNS, curve_rows
@@ -212,7 +199,7 @@ class FoldResults(SimpleInterface):
         from bids_stroke.spatial.warps import apply_to_template
 
         _quiet_tensorflow()
-        _remove_stale_temporaries(Path(self.inputs.out_file).parent)
+        remove_partial_writes(Path(self.inputs.out_file).parent)
         models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
         ensemble = FusedEnsemble(models)
         data = np.load(self.inputs.data, allow_pickle=False)
@@ -277,7 +264,7 @@ class MakeBundle(SimpleInterface):
         from bids_stroke.model.bundle import save_bundle
 
         models = [keras.saving.load_model(path, compile=False, safe_mode=True) for path in self.inputs.models]
-        _remove_stale_temporaries(Path(self.inputs.out_dir))
+        remove_partial_writes(Path(self.inputs.out_dir))
         extra = dict(self.inputs.extra or {})
         if self.inputs.clinical:
             from bids_stroke.workflows.group_fusion import final_fusion
