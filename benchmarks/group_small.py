@@ -83,9 +83,13 @@ def main(argv=None) -> int:
         if code:
             print(f"group level failed ({code})", file=sys.stderr)
             return code
-        jobs = [json.loads(p.read_text()) for p in out.glob("models/**/done.json")]
+        from bids_stroke.interfaces.train import TIMING
+
+        done = sorted(out.glob("models/**/done.json"))
+        jobs = [json.loads(p.read_text()) for p in done]
         images = sum((j["n_train_seen"] if "n_train_seen" in j else j["n_train"]) * j["epochs_run"] for j in jobs)
-        job_seconds = sum(j["seconds"] for j in jobs)
+        # a job's wall time is beside its done-marker (which holds no timing: it is byte-reproducible)
+        job_seconds = sum(json.loads((p.parent / TIMING).read_text())["seconds"] for p in done)
         throughput = images / job_seconds
         reference = _reference_fit(work / "group" / "cohort.npz", args.variants[0], min(args.epochs, 3))
         n_folds = args.n_sites + 1

@@ -97,19 +97,26 @@ def test_workers_leave_ctrl_c_to_the_main_process(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the main process keeps it
 
 
-def test_temporary_files_live_in_the_work_folder_and_a_killed_runs_are_removed(tmp_path):
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path, monkeypatch):
+    import subprocess
+    import sys
     import tempfile
 
-    from bids_stroke.workflows.execution import work_tmp
+    from bids_stroke.workflows.execution import RUN_TMP_PREFIX, run_tmp
 
-    before = os.environ.get("TMPDIR"), tempfile.gettempdir()
-    left = tmp_path / "work" / "tmp" / "bids-stroke-reg-abc"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    left = tmp_path / f"{RUN_TMP_PREFIX}{dead}" / "bids-stroke-reg-abc"  # what kill -9 left
     left.mkdir(parents=True)
     (left / "Composite.h5").write_bytes(b"x")
-    (tmp_path / "work" / "tmp" / "pymp-1234").mkdir()
-    with work_tmp(tmp_path / "work") as tmp:
-        assert tmp == tmp_path / "work" / "tmp" and list(tmp.iterdir()) == []
-        assert os.environ["TMPDIR"] == str(tmp)
+    alive = tmp_path / f"{RUN_TMP_PREFIX}1"  # another process's (pid 1 exists)
+    alive.mkdir()
+    before = os.environ.get("TMPDIR")
+    with run_tmp() as tmp:
+        assert tmp == tmp_path / f"{RUN_TMP_PREFIX}{os.getpid()}" and os.environ["TMPDIR"] == str(tmp)
         with tempfile.TemporaryDirectory(prefix="bids-stroke-reg-") as inside:
             assert inside.startswith(str(tmp))
-    assert (os.environ.get("TMPDIR"), tempfile.gettempdir()) == before
+        assert len(str(tmp)) < len(str(tmp_path)) + 30  # short enough for a socket path inside
+    assert not left.parent.exists() and alive.exists()
+    assert os.environ.get("TMPDIR") == before and tempfile.tempdir == str(tmp_path)

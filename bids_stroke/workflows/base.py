@@ -16,7 +16,7 @@ from bids_stroke.bids.nifti import check_nifti, check_same_grid
 from bids_stroke.bids.validation import validate_bids
 from bids_stroke.config import Config
 from bids_stroke.errors import BadInputError, BidsStrokeError, ExitCode
-from bids_stroke.workflows.execution import work_tmp
+from bids_stroke.workflows.execution import run_tmp
 
 LOGGER = logging.getLogger("bids_stroke")
 
@@ -60,7 +60,7 @@ def run(config: Config) -> None:
                            "are for demonstration only.", "; ".join(protocol["deviations"]))
     layout = load_layout(config.bids_dir, lesion_dir=config.lesion_dir)
     check_output_apart(config.output_dir, [deriv.root for deriv in layout.derivatives.values()])
-    with work_tmp(config.work_dir):
+    with run_tmp():
         if config.analysis_level == "participant":
             run_participant_level(config, layout)
         else:

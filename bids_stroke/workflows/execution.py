@@ -105,32 +105,33 @@ def _quiet_workers():
         multiproc.process_initializer = original
 
 
-@contextlib.contextmanager
-def work_tmp(work_dir: str | os.PathLike):
-    """Make ``WORK_DIR/tmp`` the temporary folder of this process and its workers, for a run.
+#: Prefix of a run's temporary folder in the system's (``bids-stroke-<pid>``).
+RUN_TMP_PREFIX = "bids-stroke-"
 
-    ANTs' and multiprocessing's temporary folders (``bids-stroke-reg-*``, ``pymp-*``)
-    then live in the work folder, not in the system's: what a killed run (kill -9) left
-    there is removed when the next run with the same work folder starts, and removing
-    the work folder removes it too. A work folder serves one run at a time. The previous
-    temporary folder is restored when the run ends.
+
+@contextlib.contextmanager
+def run_tmp():
+    """Give this process and its workers a temporary folder of their own, for a run.
+
+    ANTs' and multiprocessing's temporary folders (``bids-stroke-reg-*``, ``pymp-*``) go
+    into ``<system temp>/bids-stroke-<pid>/``. A run killed with kill -9 cannot remove
+    them; the next run removes the folders of processes that no longer exist. The folder
+    sits in the system's temporary folder, not in the work folder, because a UNIX socket
+    of multiprocessing lives in it and such paths may not exceed about 100 characters.
+    The previous temporary folder is restored when the run ends.
 
     Yields
     ------
     pathlib.Path
         The temporary folder.
     """
-    tmp = Path(work_dir).absolute() / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    # this process's own multiprocessing folder (a second run in one Python process) stays
-    live = multiprocessing.process.current_process()._config.get("tempdir")
-    for entry in tmp.iterdir():
-        if live and Path(live) == entry:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+    system = Path(tempfile.gettempdir())
+    for stale in system.glob(RUN_TMP_PREFIX + "*"):
+        pid = stale.name.removeprefix(RUN_TMP_PREFIX)
+        if pid.isdigit() and not _alive(int(pid)) and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = system / f"{RUN_TMP_PREFIX}{os.getpid()}"
+    tmp.mkdir(exist_ok=True)
     before = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = str(tmp)
     tempfile.tempdir = str(tmp)
@@ -142,6 +143,17 @@ def work_tmp(work_dir: str | os.PathLike):
         else:
             os.environ["TMPDIR"] = before[0]
         tempfile.tempdir = before[1]
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (possibly another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 #: errno values that mean "the output cannot be written" (disk full, quota, read-only).
