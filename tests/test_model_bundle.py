@@ -137,7 +137,8 @@ FUSION = {"columns": ["age"], "feature_names": ["ensemble_logit", "age"], "coef"
     ("extra.clinical_fusion.intercept", "low"), ("extra.clinical_fusion.intercept", float("inf")),
     ("extra.clinical_fusion.coef", [0.8, "0.03"]), ("extra.clinical_fusion.feature_names", ["age"]),
     ("extra.clinical_fusion.mean", [0.0, None]), ("extra.clinical_fusion.scale", [1.0, 0.0]),
-    ("extra.clinical_fusion.C", "big"),
+    ("extra.clinical_fusion.C", "big"), ("extra.protocol", "reduced"),
+    ("extra.protocol", {"name": "reduced", "deviations": "few epochs"}),
 ])
 def test_manifest_numbers_of_the_wrong_type_or_range_are_refused(saved, tmp_path, key, value):
     """A field the loader uses that is not a finite number of its range is refused with an error

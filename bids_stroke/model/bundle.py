@@ -288,7 +288,8 @@ def _is_number(value) -> bool:
 
 
 def _check_numbers(manifest: Mapping, path: Path) -> None:
-    """Refuse a manifest whose threshold, input shape or ``extra`` the loader cannot use."""
+    """Refuse a manifest whose threshold, input shape, ``extra`` or training protocol (shown
+    by ``participant --model``) the loader cannot use."""
     threshold = manifest["threshold"]
     if not (_is_number(threshold) and 0.0 <= threshold <= 1.0):
         raise BadInputError(f"{path}: 'threshold' must be a number in [0, 1]. Got {threshold!r} instead.")
@@ -298,6 +299,10 @@ def _check_numbers(manifest: Mapping, path: Path) -> None:
         raise BadInputError(f"{path}: 'input_shape' must be a list of positive integers. Got {shape!r} instead.")
     if not isinstance(manifest.get("extra", {}), dict):
         raise BadInputError(f"{path}: 'extra' must be a JSON object. Got {manifest['extra']!r} instead.")
+    protocol = manifest.get("extra", {}).get("protocol", {})
+    if not (isinstance(protocol, dict) and isinstance(protocol.get("deviations", []), list)):
+        raise BadInputError(f"{path}: 'extra.protocol' must be a JSON object whose 'deviations' is a list. "
+                            f"Got {protocol!r} instead.")
 
 
 def clinical_fusion(manifest: Mapping, source: str | os.PathLike = MANIFEST) -> dict | None:
