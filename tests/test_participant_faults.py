@@ -134,3 +134,22 @@ def test_a_participant_failing_on_a_rerun_keeps_no_output(cohort):
         name for name in kept if name.startswith("sub-001"))
     assert {k: v for k, v in _hashes(out).items() if k.startswith("sub-002")} == {
         k: v for k, v in kept.items() if k.startswith("sub-002")}
+
+
+def test_ctrl_c_ends_with_one_line_and_no_traceback(cohort):
+    """A terminal's Ctrl-C reaches the whole process group: the workers used to print their own
+    KeyboardInterrupt tracebacks, and the pool one per future they broke, after 'interrupted'."""
+    out, work = cohort["tmp"] / "out_i", cohort["tmp"] / "work_i"
+    argv = [str(cohort["bids"]), str(out), "participant", "-w", str(work), "--skip-bids-validation"]
+    process = subprocess.Popen([sys.executable, "-m", "bids_stroke", *argv], start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list((work / "participant_wf").glob("*/brain_mask")) and process.poll() is None:
+        assert time.monotonic() < deadline, "no step started in 300 s"
+        time.sleep(0.1)
+    time.sleep(1.0)  # steps running in the workers
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "bids-stroke: interrupted"
+    assert "Traceback" not in stderr and "Traceback" not in stdout

@@ -70,7 +70,9 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
     except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
         LOGGER.debug("nipype: %s", exc)
     except KeyboardInterrupt:
-        # the workers ignore Ctrl-C (no tracebacks of theirs after "interrupted"): stop them
+        # the workers ignore Ctrl-C (no tracebacks of theirs after "interrupted"): stop them,
+        # without the pool's report of each future its stopped workers broke
+        logging.getLogger("concurrent.futures").disabled = True
         for child in multiprocessing.active_children():
             child.terminate()
         raise
