@@ -28,6 +28,7 @@ from bids_stroke.config import (
     Config,
 )
 from bids_stroke.errors import (
+    OUTPUT_ERRNOS,
     BidsStrokeError,
     ExitCode,
     MissingInputError,
@@ -430,8 +431,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bids-stroke: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
-        from bids_stroke.workflows.execution import OUTPUT_ERRNOS
-
         if exc.errno not in OUTPUT_ERRNOS:
             return _unexpected(exc)
         where = f"{exc.filename}: " if exc.filename else ""

@@ -10,6 +10,7 @@ built-in exception they also subclass.
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ExitCode(enum.IntEnum):
@@ -24,6 +25,11 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 65
     MISSING_INPUT = 66
     CANNOT_CREATE_OUTPUT = 73
+
+
+#: errno values of an :class:`OSError` that mean "the output cannot be written" (disk
+#: full, quota, read-only file system): exit 73, like :class:`OutputError`.
+OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 class BidsStrokeError(Exception):

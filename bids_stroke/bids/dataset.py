@@ -307,7 +307,7 @@ def quarantine_outputs(output_dir: str | os.PathLike, subject: str, session: str
     list of pathlib.Path
         The moved files' new paths (empty when there was nothing to move).
     """
-    from bids_stroke.bids.naming import find_derivatives, report_path
+    from bids_stroke.bids.naming import derivative_folder, find_derivatives, report_path
 
     root = Path(output_dir)
     files = find_derivatives(root, subject=subject, session=session)
@@ -321,7 +321,7 @@ def quarantine_outputs(output_dir: str | os.PathLike, subject: str, session: str
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         moved.append(target)
-    folder = root / f"sub-{subject}"
+    folder = derivative_folder(root, subject)
     if folder.is_dir():
         for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
             if not any(sub.iterdir()):

@@ -10,7 +10,6 @@ does not stop the run; its crash file tells which node failed and why.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import multiprocessing
 import os
@@ -158,8 +157,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-#: errno values that mean "the output cannot be written" (disk full, quota, read-only).
-OUTPUT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _request_slurm_cpus(workflow) -> None:

@@ -18,9 +18,9 @@ from bids_stroke.bids.dataset import dataset_links, init_derivatives, mask_datas
 from bids_stroke.bids.layout import DwiInputs
 from bids_stroke.bids.naming import participant_id, participant_label, run_path
 from bids_stroke.config import Config
-from bids_stroke.errors import BidsStrokeError
+from bids_stroke.errors import OUTPUT_ERRNOS, BidsStrokeError
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION, DEFAULT_TEMPLATE
-from bids_stroke.workflows.execution import OUTPUT_ERRNOS, read_crashes, run_workflow
+from bids_stroke.workflows.execution import read_crashes, run_workflow
 
 LOGGER = logging.getLogger("bids_stroke")
 
