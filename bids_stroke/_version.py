@@ -22,3 +22,7 @@ def _read_version() -> str:
 
 
 __version__ = _read_version()
+
+#: The name and tag of this version's Docker image (Dockerfile, Singularity.def, the
+#: Boutiques descriptor and ``GeneratedBy.Container``).
+CONTAINER_IMAGE = f"bidsstroke/bids-stroke:{__version__}"

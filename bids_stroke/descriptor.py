@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bids_stroke import __version__
+from bids_stroke._version import CONTAINER_IMAGE, __version__
 from bids_stroke.cli import build_parser
 from bids_stroke.config import ANALYSIS_LEVELS
 from bids_stroke.errors import ExitCode
@@ -27,7 +27,6 @@ from bids_stroke.errors import ExitCode
 #: The container image's entry point (the Dockerfile's ENTRYPOINT); Boutiques replaces
 #: the entry point with a shell, so the command line starts with it.
 ENTRYPOINT = "python /opt/bids-stroke/run.py"
-IMAGE = f"bidsstroke/bids-stroke:{__version__}"
 #: Options that ask argparse for its help or version instead of running the app.
 _NOT_RUNS = (argparse._HelpAction, argparse._VersionAction)
 #: Boutiques' BIDS-app checks want these two options right after the analysis level.
@@ -170,7 +169,7 @@ def build_descriptor(parser: argparse.ArgumentParser | None = None) -> dict:
             ["mkdir -p [OUTPUT_DIR];", ENTRYPOINT, "[BIDS_DIR] [OUTPUT_DIR] [ANALYSIS_LEVEL]"]
             + [_value_key(a.dest) for a in options]
         ),
-        "container-image": {"type": "docker", "image": IMAGE},
+        "container-image": {"type": "docker", "image": CONTAINER_IMAGE},
         "inputs": inputs,
         "groups": groups,
         "output-files": [{

@@ -79,8 +79,14 @@ def test_container_detection(monkeypatch):
     for var in ("APPTAINER_CONTAINER", "SINGULARITY_CONTAINER", "BIDS_STROKE_CONTAINER"):
         monkeypatch.delenv(var, raising=False)
     assert d.detect_container() is None
+    monkeypatch.setenv("BIDS_STROKE_CONTAINER", "docker")
+    assert d.detect_container() == {"Type": "docker", "Tag": f"bidsstroke/bids-stroke:{__version__}"}
+    monkeypatch.setenv("SINGULARITY_CONTAINER", "/img/old.sif")
+    assert d.detect_container()["Type"] == "singularity"
+    # a SIF built from the Docker image inherits BIDS_STROKE_CONTAINER: Apptainer wins
     monkeypatch.setenv("APPTAINER_CONTAINER", "/img/bids-stroke.sif")
-    assert d.detect_container() == {"Type": "singularity", "URI": "/img/bids-stroke.sif"}
+    assert d.detect_container() == {"Type": "apptainer", "Tag": f"bidsstroke/bids-stroke:{__version__}",
+                                    "URI": "file:///img/bids-stroke.sif"}
 
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from bids_stroke import __version__
+from bids_stroke._version import CONTAINER_IMAGE, __version__
 from bids_stroke.bids.naming import BIDSIGNORE, LESION_DATASET, RAW_DATASET
 from bids_stroke.bids.writers import write_json, write_text
 from bids_stroke.citations import citation_text
@@ -123,16 +123,18 @@ def check_output_dir(bids_dir: str | os.PathLike, output_dir: str | os.PathLike)
 
 
 def detect_container() -> dict[str, str] | None:
-    """Describe the container bids-stroke runs in, if any (for ``GeneratedBy``).
+    """Describe the container bids-stroke runs in, if any (``GeneratedBy.Container``).
 
-    Apptainer/Singularity set ``APPTAINER_CONTAINER``/``SINGULARITY_CONTAINER``; the
-    Docker image sets ``BIDS_STROKE_CONTAINER=docker``.
+    Apptainer sets ``APPTAINER_CONTAINER`` (Singularity ``SINGULARITY_CONTAINER``) to the
+    image file, recorded as ``URI``; the Docker image sets ``BIDS_STROKE_CONTAINER=docker``
+    (and a SIF built from it inherits that, so Apptainer is checked first).
     """
-    image = os.environ.get("APPTAINER_CONTAINER") or os.environ.get("SINGULARITY_CONTAINER")
-    if image:
-        return {"Type": "singularity", "URI": image}
+    for variable, kind in (("APPTAINER_CONTAINER", "apptainer"), ("SINGULARITY_CONTAINER", "singularity")):
+        image = os.environ.get(variable)
+        if image:
+            return {"Type": kind, "Tag": CONTAINER_IMAGE, "URI": Path(image).resolve().as_uri()}
     if os.environ.get("BIDS_STROKE_CONTAINER") == "docker":
-        return {"Type": "docker", "Tag": f"bidsstroke/bids-stroke:{__version__}"}
+        return {"Type": "docker", "Tag": CONTAINER_IMAGE}
     return None
 
 
