@@ -169,7 +169,7 @@ class Smoke:
             errors = [line for line in failed.stderr.splitlines() if "error" in line.lower()]
             named = f"sub-{BAD_PARTICIPANT}_dwi.nii.gz" in failed.stderr
             self.say("Traceback" not in failed.stderr and named,
-                     f"{name} unreadable NIfTI {' '.join(options)}: exit {code.value}",
+                     " ".join([f"{name} unreadable NIfTI", *options]) + f": exit {code.value}",
                      errors[-1].strip() if errors else "no error line")
         return folders
 
