@@ -45,7 +45,8 @@ RUN mkdir -p /opt/templateflow \
  && for name in $TEMPLATEFLOW_TEMPLATES; do \
       python -c "import sys; from templateflow import api; \
 [api.get(sys.argv[1], resolution=r, suffix=s, desc=d, extension='.nii.gz') \
- for r in (1, 2) for s, d in (('T2w', None), ('T1w', None), ('mask', 'brain'))]" "$name" || exit 1; \
+ for r in (1, 2) for s, d in (('T2w', None), ('T1w', None), ('mask', 'brain'))]" "$name" \
+      || { echo "cannot fetch $name from TemplateFlow; without access, build with --build-arg TEMPLATEFLOW_TEMPLATES=" >&2; exit 1; }; \
     done \
  && chmod -R a+rX /opt/templateflow
 

