@@ -7,7 +7,8 @@
 #   CONTAINER_ENGINE            podman (default) or docker
 #   BIDS_STROKE_CONTAINER_DIR   logs, image archive, SIF and smoke-test data (default: .ctr)
 #   BIDS_STROKE_CONTAINER_CACHE kept between runs on one machine: the engine's storage (its
-#                               layer cache), the base stand-in and the Apptainer root
+#                               layer cache), the base stand-in, the Apptainer root and the
+#                               SIF of the last image and Singularity.def
 #                               (default: $BIDS_STROKE_CONTAINER_DIR/cache)
 #
 # Every step writes its output to <dir>/logs/<step>.log; a failed step stops the script,
@@ -96,17 +97,26 @@ if [ "$APPTAINER_BUILD" = 1 ]; then
     APPTAINER=$ROOT/tools/containers/apptainer-in-root.sh
     export APPTAINER_ROOT=$CACHE/apptainer-root BIND_DIRS=$ROOT:$W APPTAINER_TMPDIR=$TMPDIR
   fi
-  step docker-save "$ENGINE" save -o "$ARCHIVE" "$IMAGE"
-  start=$SECONDS
+  # the SIF of this very image and definition is reused from the cache
+  IMAGE_ID=$("$ENGINE" image inspect --format '{{.Id}}' "$IMAGE")
+  CACHED_SIF=$CACHE/sif-${IMAGE_ID:0:16}-$(sha256sum Singularity.def | cut -c1-16).sif
   rm -f "$SIF"
-  step apptainer-build "$APPTAINER" build --fakeroot --build-arg "archive=$ARCHIVE" "$SIF" "$ROOT/Singularity.def"
-  SIF_BUILD_S=$(( SECONDS - start ))
+  if [ -s "$CACHED_SIF" ]; then
+    cp "$CACHED_SIF" "$SIF"
+    SIF_BUILT="reused: built before from this image and Singularity.def"
+  else
+    step docker-save "$ENGINE" save -o "$ARCHIVE" "$IMAGE"
+    start=$SECONDS
+    step apptainer-build "$APPTAINER" build --fakeroot --build-arg "archive=$ARCHIVE" "$SIF" "$ROOT/Singularity.def"
+    SIF_BUILT="built in $(( SECONDS - start )) s"
+    rm -f "$ARCHIVE" "$CACHE"/sif-*.sif
+    cp "$SIF" "$CACHED_SIF"
+  fi
   SIF_MB=$(( $(stat -c %s "$SIF") / 1000000 ))
-  rm -f "$ARCHIVE"
 fi
 
 echo "image $IMAGE: ${IMAGE_MB} MB, built in ${DOCKER_BUILD_S} s"
-[ "$APPTAINER_BUILD" = 1 ] && echo "sif $(basename "$SIF"): ${SIF_MB} MB, built in ${SIF_BUILD_S} s"
+[ "$APPTAINER_BUILD" = 1 ] && echo "sif $(basename "$SIF"): ${SIF_MB} MB, $SIF_BUILT"
 
 # --- smoke tests ------------------------------------------------------------------------
 if [ "$SMOKE" = 1 ]; then
