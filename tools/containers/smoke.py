@@ -5,7 +5,8 @@ Real runs on a small cohort simulated on the host, each run the way users run th
 BIDS_DIR mounted read-only, no network, as an unprivileged user (the calling user, or uid
 4321 when this script runs as root). The same commands run from the host's installation
 give the reference outputs; every NIfTI/TSV/JSON output of a container must equal the
-host's byte for byte, except the differences named in ``KNOWN_DIFFERENCES`` (``logs/`` is not compared).
+host's byte for byte, except the differences named in ``KNOWN_DIFFERENCES`` (``logs/``,
+the runs' own records, is not compared).
 
     python tools/containers/smoke.py --dir DIR --docker podman --image IMAGE \
         [--apptainer apptainer --sif IMAGE.sif]
@@ -80,6 +81,8 @@ class Runner:
 
 
 class Smoke:
+    """The checks, their printed lines and the runs' timings, under one folder."""
+
     def __init__(self, root: Path, runners: list[Runner], uid_gid: tuple[int, int]):
         self.root = root
         self.runners = runners
