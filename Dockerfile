@@ -24,12 +24,12 @@ RUN apt-get update \
 
 WORKDIR /opt/bids-stroke
 # the pinned dependencies of pyproject.toml first, in a layer that a change of the code reuses
-COPY pyproject.toml version README.md ./
+COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
       > /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
-COPY run.py ./
+COPY version README.md run.py ./
 COPY bids_stroke ./bids_stroke
 RUN pip install --no-cache-dir --no-deps . \
  && chmod a+rx run.py
