@@ -82,6 +82,7 @@ def _number(kind: type, allowed: str, accept) -> callable:
             raise argparse.ArgumentTypeError(f"must be {allowed}. Got {text!r} instead.")
         return value
 
+    convert.kind = kind  # what the value becomes (read by bids_stroke.descriptor)
     return convert
 
 

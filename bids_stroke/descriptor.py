@@ -12,7 +12,6 @@ repository keeps the output in ``boutiques/bids-stroke.json``::
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
@@ -47,13 +46,8 @@ def _help(action: argparse.Action, prog: str) -> str:
 
 def _number_kind(converter) -> type | None:
     """``int`` or ``float`` for a numeric argparse converter, else None."""
-    if converter in (int, float):
-        return converter
-    if inspect.isfunction(converter):  # bids_stroke.cli._number(kind, ...)
-        kind = inspect.getclosurevars(converter).nonlocals.get("kind")
-        if kind in (int, float):
-            return kind
-    return None
+    kind = converter if converter in (int, float) else getattr(converter, "kind", None)
+    return kind if kind in (int, float) else None
 
 
 def _is_plain(value) -> bool:

@@ -89,6 +89,7 @@ class Smoke:
         self.uid, self.gid = uid_gid
         self.failures: list[str] = []
         self.seconds: dict[str, float] = {}
+        self.host_version = ""  # set by the host's run, which comes first
         self.logs = root / "logs"
 
     # -- helpers -------------------------------------------------------------------------
@@ -141,10 +142,11 @@ class Smoke:
 
     def everything(self, runner: Runner, bids: Path, bad: Path, labels: list[str]) -> dict[str, Path]:
         name = runner.name
-        if runner.container:
+        if not runner.container:
+            self.host_version = self.run(runner, "version", ["--version"], {}).stdout.strip()
+        else:
             version = self.run(runner, "version", ["--version"], {}).stdout.strip()
-            host = self.run(self.runners[0], "version", ["--version"], {}).stdout.strip()
-            self.say(version == host, f"{name} --version", version)
+            self.say(version == self.host_version, f"{name} --version", version)
             text = self.run(runner, "help", ["--help"], {}).stdout
             self.say("participant" in text and "--model" in text, f"{name} --help")
         folders = self.folders(runner, bids)
