@@ -109,3 +109,60 @@ def test_as_mask_and_voxel_sizes():
         as_mask(np.array([np.nan, 1.0]))
     affine = np.array([[0, -2.0, 0, 5], [1.5, 0, 0, 1], [0, 0, 4, 2], [0, 0, 0, 1]])
     np.testing.assert_allclose(voxel_sizes(affine), [1.5, 2.0, 4.0])
+
+
+def test_full_grid_is_dipy_median_otsu(rng):
+    """grid_mm=0 filters on the image's own grid: dipy's median_otsu, voxel for voxel."""
+    from dipy.segment.mask import median_otsu
+
+    from bids_stroke.preprocess.brainmask import _fill_holes, _largest_component
+
+    image, _ = synthetic_head(rng, (60, 50, 20), THICK, (26, 20, 40))
+    ours = brain_mask(image, THICK, median_radius=2, numpass=2, dilate=0, grid_mm=0)
+    _, theirs = median_otsu(image, median_radius=np.array([2, 2, 0]), numpass=2)
+    theirs = _fill_holes(_largest_component(theirs))  # the same clean-up after it
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_bin_and_unbin():
+    from bids_stroke.preprocess.brainmask import _bin, _bin_factors, _unbin
+
+    np.testing.assert_array_equal(_bin_factors((1.2, 1.5, 5.0), 4.0), [3, 3, 1])
+    np.testing.assert_array_equal(_bin_factors((1.8, 1.8, 4.0), 0.0), [1, 1, 1])
+    ramp = np.add.outer(np.add.outer(np.arange(13.0), 2 * np.arange(11.0)), np.zeros(4))
+    coarse = _bin(ramp, (3, 2, 1))
+    assert coarse.shape == (5, 6, 4)
+    # a block's mean is the ramp at the block's centre (full blocks)
+    assert coarse[1, 1, 0] == pytest.approx(ramp[3:6, 2:4, 0].mean())
+    back = _unbin(coarse, (3, 2, 1), ramp.shape)
+    # linear interpolation gives a linear ramp back exactly away from the (padded) edges
+    np.testing.assert_allclose(back[1:11, 1:9], ramp[1:11, 1:9], atol=1e-9)
+
+
+def test_coarse_grid_matches_the_full_grid(rng):
+    """Filtering on a 4 mm grid finds the same brain as on the 1.1 mm grid."""
+    image, brain = synthetic_head(rng, (100, 80, 24), THICK, (35, 28, 45))
+    full = brain_mask(image, THICK, grid_mm=0)
+    coarse = brain_mask(image, THICK)
+    assert dice(coarse, brain) > 0.95
+    assert dice(coarse, brain) >= dice(full, brain) - 0.005
+    assert dice(coarse, full) > 0.95
+
+
+def test_simulated_brains(simulated_cohort):
+    """Against the simulator's brain on the native grid of each subject (every site kind)."""
+    import csv
+
+    from bids_stroke.simulate.truth import load_truth, native_brain, native_images
+
+    with open(simulated_cohort / "participants.tsv") as f:
+        subjects = [r["participant_id"][4:] for r in csv.DictReader(f, delimiter="\t")]
+    inter = total = 0
+    for sub in subjects:
+        images = native_images(simulated_cohort, sub)
+        truth = native_brain(load_truth(simulated_cohort, sub))
+        mask = brain_mask(images["reference"], voxel_sizes(images["affine"]))
+        assert dice(mask, truth) > 0.85, sub
+        inter += np.count_nonzero(mask & truth)
+        total += np.count_nonzero(mask) + np.count_nonzero(truth)
+    assert 2 * inter / total > 0.88

@@ -152,7 +152,8 @@ class BrainMask(SimpleInterface):
                     "Sources": [str(Path(self.inputs.user_mask).absolute())]}
         else:
             mask = brainmask.brain_mask(data, brainmask.voxel_sizes(img.affine))
-            meta = {"Type": "Brain", "Method": "dipy median_otsu on the b0 (or trace), largest component, holes filled"}
+            meta = {"Type": "Brain", "Method": f"dipy median_otsu on the b0 (or trace) binned to about {brainmask.GRID_MM:g} mm, "
+                                                "largest component, holes filled"}
         self._results["out_mask"] = _save("brain_mask.nii.gz", mask.astype(np.uint8), img.affine)
         self._results["metadata"] = meta
         return runtime

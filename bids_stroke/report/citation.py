@@ -21,6 +21,7 @@ from bids_stroke.bids.naming import run_path
 from bids_stroke.bids.writers import write_text
 from bids_stroke.citations import BIBLIOGRAPHY, CITATIONS, author_year, bibtex
 from bids_stroke.config import VARIANT_NAMES
+from bids_stroke.preprocess.brainmask import GRID_MM
 from bids_stroke.model.spec import MANIFEST
 from bids_stroke.preprocess.lesion_auto import ADC_THRESHOLD, MIN_COMPONENT_ML, TRACE_RATIO
 from bids_stroke.report.common import (
@@ -175,7 +176,7 @@ def methods_text(versions: dict[str, str], space: str | None, variants: Sequence
         f"Results were produced by bids-stroke {versions['bids-stroke']}, a BIDS App {_cite('bids')} "
         f"reimplementing the method of {_in_text('moulton2023')}. For each participant, the b = 0 and trace "
         "(high-b) images were taken from the diffusion series; the brain was extracted with dipy's median_otsu "
-        f"(dipy {versions['dipy']}; {author_year('dipy')}); intensities were divided by the mean of the "
+        f"on the b = 0 image binned to about {GRID_MM:g} mm (dipy {versions['dipy']}; {author_year('dipy')}); intensities were divided by the mean of the "
         "non-lesioned parenchyma; the brain's bounding box was resampled to a 96 × 96 × 24 grid. The b = 0 "
         f"image was registered to the {tpl} T2-weighted template at 2 mm {_cite('fonov2009', 'fonov2011')} "
         f"with ANTs (ANTsPy {versions['ANTsPy']}; {author_year('ants')}); lesion masks and attention maps "

@@ -145,6 +145,33 @@ def load_truth(out_dir, subject: str, session: str | None = None) -> SubjectTrut
     )
 
 
+def native_brain(truth: SubjectTruth) -> np.ndarray:
+    """The simulated brain on a subject's native DWI grid.
+
+    Each native voxel centre is mapped to template space (:meth:`SubjectTruth.native_to_template`)
+    and takes the value of the template brain mask at the nearest template voxel; voxels
+    that map outside the template are outside the brain.
+
+    Parameters
+    ----------
+    truth : SubjectTruth
+        The subject's ground truth (:func:`load_truth`).
+
+    Returns
+    -------
+    ndarray of bool, shape ``truth.native_shape``
+    """
+    from bids_stroke.simulate.anatomy import load_anatomy
+
+    brain = load_anatomy().brain
+    ijk = np.indices(truth.native_shape).reshape(3, -1).astype(np.float64)
+    tv = np.rint(truth.native_to_template(ijk)).astype(np.int64)
+    inside = np.all((tv >= 0) & (tv < np.array(brain.shape)[:, None]), axis=0)
+    out = np.zeros(tv.shape[1], bool)
+    out[inside] = brain[tuple(tv[:, inside])]
+    return out.reshape(truth.native_shape)
+
+
 def native_images(out_dir, subject: str, session: str | None = None) -> dict:
     """A simulated subject's images as the participant level prepares them, with the truth.
 
