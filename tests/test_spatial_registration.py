@@ -186,6 +186,39 @@ def test_masked_affine_registration(case):
         assert np.linalg.norm(found - expected) < 4.0
 
 
+def test_cropped_template_registration(case):
+    """With a template mask, SyN runs on the template cropped around it: the same answer."""
+    from bids_stroke.spatial.registration import _mask_box
+
+    t2, mask = case["t2"], case["mask"]
+    box = _mask_box(mask, t2, 8.0)
+    inside = np.argwhere(np.asarray(mask.dataobj) > 0)
+    for axis, part in enumerate(box):
+        # the mask's extent plus 4 voxels (8 mm at 2 mm), within the grid
+        assert part.start == max(inside[:, axis].min() - 4, 0)
+        assert part.stop == min(inside[:, axis].max() + 5, t2.shape[axis])
+    assert np.prod([p.stop - p.start for p in box]) < 0.7 * np.prod(t2.shape)
+    assert _mask_box(case["native_mask"], t2, 8.0) is None  # another grid: not cropped
+
+    cropped, whole = (register_to_template(case["b0"], t2, moving_mask=case["native_mask"],
+                                           fixed_mask=mask, crop_margin_mm=margin)
+                      for margin in (8.0, None))
+    warped = np.asarray(cropped.warped.dataobj)
+    assert cropped.warped.shape == t2.shape and np.allclose(cropped.warped.affine, t2.affine)
+    outside = np.ones(t2.shape, bool)
+    outside[box] = False
+    assert not warped[outside].any()
+    brain = np.asarray(mask.dataobj) > 0
+    assert np.corrcoef(warped[brain], case["truth"][brain])[0, 1] > 0.9
+    for centre, blob in zip(BLOBS, case["blobs"]):
+        expected = case["pose"][:3, :3] @ centre + case["pose"][:3, 3]
+        found = [_centroid_mm(warp_mask(blob, r.forward, t2)) for r in (cropped, whole)]
+        assert np.linalg.norm(found[0] - expected) < 4.0
+        assert np.linalg.norm(found[0] - found[1]) < 2.0
+        back = warp_mask(warp_mask(blob, cropped.forward, t2), cropped.inverse, case["b0"])
+        assert np.linalg.norm(_centroid_mm(back) - centre) < 4.0
+
+
 def test_registration_rejects_bad_input(case):
     b0, t2 = case["b0"], case["t2"]
     with pytest.raises(UsageError, match="'transform' must be one of"):

@@ -172,6 +172,32 @@ def native_brain(truth: SubjectTruth) -> np.ndarray:
     return out.reshape(truth.native_shape)
 
 
+def template_lesion(truth: SubjectTruth, affine, shape) -> np.ndarray:
+    """The simulated lesion on another template-space grid (e.g. the 2 mm outputs).
+
+    The 1 mm truth is interpolated linearly at the grid's voxel centres and thresholded
+    at 0.5.
+
+    Parameters
+    ----------
+    truth : SubjectTruth
+        The subject's ground truth (:func:`load_truth`).
+    affine : ndarray of shape (4, 4)
+        Voxel-to-template-world matrix of the grid.
+    shape : tuple of 3 int
+        Shape of the grid.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape``
+    """
+    from scipy import ndimage
+
+    vox = np.linalg.inv(truth.template_affine) @ np.asarray(affine, np.float64)
+    return ndimage.affine_transform(np.asarray(truth.lesion, np.float32), vox[:3, :3], vox[:3, 3],
+                                    output_shape=tuple(shape), order=1) >= 0.5
+
+
 def native_images(out_dir, subject: str, session: str | None = None) -> dict:
     """A simulated subject's images as the participant level prepares them, with the truth.
 

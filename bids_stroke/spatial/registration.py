@@ -7,8 +7,19 @@ sampling of a quarter of the voxels) and symmetric normalisation (SyN, gradient 
 0.2, update-field variance 3 voxels², Mattes mutual information). The settings favour
 speed on a 2 mm template: with ``fast=True`` (the default) every stage runs at two
 levels, shrink factors 4×2 (8 and 4 mm voxels on a 2 mm template), which is as fine as
-the 3–5 mm slices of a b = 0 image can guide it; ``fast=False`` adds the 2 mm level and
-more iterations (about five times slower).
+the 3–5 mm slices of a b = 0 image can guide it, and SyN stops at the 4 mm level after
+at most 10 iterations, or 5 once the metric has settled (its mutual information stops
+improving after about 6 there, and each 4 mm iteration costs as much as seven at 8 mm);
+``fast=False`` adds the 2 mm level and more iterations (about five times slower).
+
+With a template mask (``fixed_mask``), the template is cropped to the mask's bounding box
+plus ``crop_margin_mm`` before registering: the registration's domain, and so every SyN
+iteration, shrinks by about 40 % on the 2 mm MNI templates. The displacement fields cover
+that box (beyond it, the affine part alone applies, as outside any displacement field);
+``warped`` is put back on the whole template grid. On 16 simulated full-resolution
+subjects, cropping and the shorter 4 mm level together took the registration from 9.0 to
+4.1 s and the pooled template-space lesion Dice with the simulated lesions from 0.847 to
+0.861.
 
 The outputs are the forward (native → template) and inverse (template → native)
 transforms, each one ITK composite transform (``.h5``) held in memory as bytes, and the
@@ -201,7 +212,7 @@ def _stages(transform: str, fast: bool, metric: tuple[str, str], masks: str) -> 
     if fast:
         linear_levels = ["--convergence", "[100x50,1e-6,10]",
                          "--shrink-factors", "4x2", "--smoothing-sigmas", "2x1vox"]
-        syn_levels = ["--convergence", "[40x20,1e-6,10]",
+        syn_levels = ["--convergence", "[40x10,1e-5,5]",
                       "--shrink-factors", "4x2", "--smoothing-sigmas", "2x1vox"]
     else:
         linear_levels = ["--convergence", "[100x50x20,1e-6,10]",
@@ -222,7 +233,8 @@ def _stages(transform: str, fast: bool, metric: tuple[str, str], masks: str) -> 
 
 def register_to_template(moving, fixed, *, moving_mask=None, fixed_mask=None,
                          transform: str = "SyN", seed: int = 0, threads: int = 1,
-                         fast: bool = True) -> RegistrationResult:
+                         fast: bool = True, crop_margin_mm: float | None = 8.0
+                         ) -> RegistrationResult:
     """Register a subject's image to a template.
 
     Parameters
@@ -247,7 +259,10 @@ def register_to_template(moving, fixed, *, moving_mask=None, fixed_mask=None,
         and the seed.
     fast : bool, default=True
         Two levels (8 and 4 mm voxels on a 2 mm template) and few iterations; about
-        10 s on one core for a 2 mm template. ``False`` adds the template's own level.
+        4 s on one core for a 2 mm template. ``False`` adds the template's own level.
+    crop_margin_mm : float or None, default=8.0
+        With ``fixed_mask``: register on the template cropped to the mask's bounding box
+        plus this margin (mm). None: on the whole template.
 
     Returns
     -------
@@ -272,9 +287,38 @@ def register_to_template(moving, fixed, *, moving_mask=None, fixed_mask=None,
             or threads < 1:
         raise UsageError(f"'threads' must be a positive integer. Got {threads!r} instead.")
 
+    fixed_img = load_image(fixed)
+    box = None
+    if fixed_mask is not None and crop_margin_mm is not None:
+        fixed_mask = load_image(fixed_mask)
+        box = _mask_box(fixed_mask, fixed_img, float(crop_margin_mm))
+    if box is not None:
+        whole, fixed_img, fixed_mask = fixed_img, fixed_img.slicer[box], fixed_mask.slicer[box]
     with itk_threads(int(threads)):
-        return _register(load_image(moving), load_image(fixed), moving_mask, fixed_mask,
-                         transform, int(seed), int(threads), fast)
+        result = _register(load_image(moving), fixed_img, moving_mask, fixed_mask,
+                           transform, int(seed), int(threads), fast)
+    if box is None:
+        return result
+    warped = np.zeros(whole.shape[:3], np.float32)
+    warped[box] = np.asarray(result.warped.dataobj)
+    return dataclasses.replace(result, warped=nib.Nifti1Image(warped, whole.affine))
+
+
+def _mask_box(mask_img, ref_img, margin_mm: float) -> tuple[slice, ...] | None:
+    """Slices of ``ref_img``'s grid around the non-zero voxels of ``mask_img`` plus a margin.
+
+    None when the mask is not on that grid or is empty (:func:`_register` then says why).
+    """
+    if mask_img.shape[:3] != ref_img.shape[:3] or not np.allclose(mask_img.affine, ref_img.affine,
+                                                                  atol=1e-3):
+        return None
+    inside = np.argwhere(np.asarray(mask_img.dataobj) != 0)
+    if not len(inside):
+        return None
+    margin = np.ceil(margin_mm / np.linalg.norm(ref_img.affine[:3, :3], axis=0)).astype(int)
+    low = np.maximum(inside.min(axis=0) - margin, 0)
+    high = np.minimum(inside.max(axis=0) + 1 + margin, ref_img.shape[:3])
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
 
 
 def _register(moving_img, fixed_img, moving_mask, fixed_mask, transform, seed, threads,
