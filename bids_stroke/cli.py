@@ -392,7 +392,8 @@ def config_from_args(opts: argparse.Namespace) -> Config:
     )
 
 
-def _setup_logging(verbose: int) -> None:
+def setup_logging(verbose: int) -> None:
+    """bids-stroke's log lines on stderr: INFO, or DEBUG with ``verbose``."""
     level = logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s [bids-stroke] %(message)s", "%y%m%d-%H:%M:%S"))
@@ -419,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
         return int(exc.code or 0)
-    _setup_logging(opts.verbose)
+    setup_logging(opts.verbose)
     try:
         config = config_from_args(opts)
         from bids_stroke.workflows.base import run

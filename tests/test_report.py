@@ -390,6 +390,15 @@ def test_single_reports_match_write_reports(output_dir):
     assert write_group_report(output_dir).read_bytes() == before
 
 
+def test_reports_drawn_by_two_processes_are_the_same(output_dir):
+    """write_reports(n_procs=2) writes the very same files (figures too), in the same order."""
+    before = _digest(output_dir)
+    written = write_reports(output_dir, n_procs=2)
+    after = _digest(output_dir)
+    assert {name: d for name, (d, _) in after.items()} == {name: d for name, (d, _) in before.items()}
+    assert [p.name for p in written[:len(SUBJECTS)]] == [f"sub-{s}.html" for s in SUBJECTS]
+
+
 def test_montage_slices_follow_the_affine(tmp_path):
     assert figures.slice_indices(TPL_AFFINE, TPL_SHAPE) == [2, 7, 12, 17, 22, 27, 32, 37, 42, 47]
     flipped = nib.as_closest_canonical(_img(np.zeros(TPL_SHAPE), TPL_AFFINE @ np.diag([1, 1, 1, 1.0])))

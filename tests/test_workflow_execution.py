@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from nipype.interfaces import utility as niu
 from nipype.pipeline import engine as pe
 
@@ -120,3 +121,33 @@ def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path, monke
         assert len(str(tmp)) < len(str(tmp_path)) + 30  # short enough for a socket path inside
     assert not left.parent.exists() and alive.exists()
     assert os.environ.get("TMPDIR") == before and tempfile.tempdir == str(tmp_path)
+
+
+def _freeze_count():
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_the_heap_is_frozen_only_while_a_workflow_runs(tmp_path):
+    """MultiProc's gc.collect() calls walk only what the run creates; everything is unfrozen after."""
+    import gc
+
+    from nipype.utils.filemanip import loadpkl
+
+    workflow = pe.Workflow(name="wf", base_dir=str(tmp_path / "work"))
+    workflow.add_nodes([pe.Node(niu.Function(output_names=["count"], function=_freeze_count), name="count")])
+    run_workflow(workflow, Config(bids_dir=tmp_path, output_dir=tmp_path / "out", analysis_level="participant",
+                                  work_dir=tmp_path / "work", nipype_plugin="Linear"))
+    assert loadpkl(tmp_path / "work" / "wf" / "count" / "result_count.pklz").outputs.count > 1000
+
+    from bids_stroke.workflows.execution import _frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    with _frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the modules, the layout, the graph: everything alive before
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), _frozen_heap():
+        raise RuntimeError("a failed run")
+    assert gc.get_freeze_count() == 0

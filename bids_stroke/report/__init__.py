@@ -26,7 +26,7 @@ Figures are drawn by :mod:`~bids_stroke.report.figures` (montages, QC slices) an
 from bids_stroke.report.citation import citation_markdown, write_citation
 from bids_stroke.report.common import find_subjects, software_versions
 from bids_stroke.report.group import write_group_report
-from bids_stroke.report.participant import write_participant_report
+from bids_stroke.report.participant import write_participant_report, write_participant_reports
 from bids_stroke.report.reports import write_reports
 
 __all__ = [
@@ -36,5 +36,6 @@ __all__ = [
     "write_citation",
     "write_group_report",
     "write_participant_report",
+    "write_participant_reports",
     "write_reports",
 ]

@@ -44,7 +44,7 @@ from bids_stroke.report.figures import plot_attention_overlays, plot_dwi_qc, plo
 from bids_stroke.report.plots import plot_variant_probabilities
 from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
-__all__ = ["write_participant_report"]
+__all__ = ["write_participant_report", "write_participant_reports"]
 
 _MODEL_INPUT = "Model input (normalised trace, 96×96×24)"
 _BRAIN_MASK = "Brain mask (native grid)"
@@ -329,3 +329,41 @@ def write_participant_report(output_dir: str | os.PathLike, subject: str, sessio
         group_report=rel(out, group_report) if group_report.is_file() or group_dir(out).is_dir() else None,
     )
     return write_text(report_path(out, subject), html)
+
+
+def write_participant_reports(output_dir: str | os.PathLike, runs, *, n_procs: int = 1,
+                              initializer=None) -> list[Path]:
+    """:func:`write_participant_report` for many participants, on ``n_procs`` processes.
+
+    Each report takes about half a second (mostly its figures); a cohort's reports are
+    drawn in parallel by fresh worker processes (``forkserver``: the caller may have
+    loaded TensorFlow, which a forked child must not inherit).
+
+    Parameters
+    ----------
+    output_dir : path-like
+        OUTPUT_DIR.
+    runs : iterable of (str, str or None)
+        ``(subject, session)`` pairs (see :func:`write_participant_report`).
+    n_procs : int, default=1
+        Worker processes; 1 writes the reports in this process.
+    initializer : callable, optional
+        Run once in each worker process first (e.g. to set up logging).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The reports, in the order of ``runs``.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    runs = list(runs)
+    n_procs = max(1, min(int(n_procs), len(runs)))
+    subjects = [subject for subject, _ in runs]
+    sessions = [session for _, session in runs]
+    if n_procs == 1:
+        return list(map(write_participant_report, [output_dir] * len(runs), subjects, sessions))
+    with ProcessPoolExecutor(n_procs, mp_context=multiprocessing.get_context("forkserver"),
+                             initializer=initializer) as pool:
+        return list(pool.map(write_participant_report, [output_dir] * len(runs), subjects, sessions))

@@ -7,10 +7,10 @@ sampling of a quarter of the voxels) and symmetric normalisation (SyN, gradient 
 0.2, update-field variance 3 voxels², Mattes mutual information). The settings favour
 speed on a 2 mm template: with ``fast=True`` (the default) every stage runs at two
 levels, shrink factors 4×2 (8 and 4 mm voxels on a 2 mm template), which is as fine as
-the 3–5 mm slices of a b = 0 image can guide it, and SyN stops at the 4 mm level after
-at most 10 iterations, or 5 once the metric has settled (its mutual information stops
-improving after about 6 there, and each 4 mm iteration costs as much as seven at 8 mm);
-``fast=False`` adds the 2 mm level and more iterations (about five times slower).
+the 3–5 mm slices of a b = 0 image can guide it; a level stops when the metric has
+changed by less than 1e-5 over the last 5 iterations, and SyN's 4 mm level after at most
+10 iterations (its mutual information stops improving after about 6 there, and each 4 mm
+iteration costs as much as seven at 8 mm); ``fast=False`` adds the 2 mm level and more iterations (about five times slower).
 
 With a template mask (``fixed_mask``), the template is cropped to the mask's bounding box
 plus ``crop_margin_mm`` before registering: the registration's domain, and so every SyN
@@ -210,7 +210,7 @@ def _stages(transform: str, fast: bool, metric: tuple[str, str], masks: str) -> 
     fixed, moving = metric
     linear_metric = f"Mattes[{fixed},{moving},1,32,Regular,0.25]"
     if fast:
-        linear_levels = ["--convergence", "[100x50,1e-6,10]",
+        linear_levels = ["--convergence", "[100x50,1e-5,5]",
                          "--shrink-factors", "4x2", "--smoothing-sigmas", "2x1vox"]
         syn_levels = ["--convergence", "[40x10,1e-5,5]",
                       "--shrink-factors", "4x2", "--smoothing-sigmas", "2x1vox"]

@@ -7,6 +7,7 @@ each participant's inputs (65, 66). Nothing is written before every check has pa
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from bids_stroke.bids.dataset import check_output_apart, check_output_dir
@@ -41,7 +42,7 @@ def run(config: Config) -> None:
         from bids_stroke.report import write_reports
 
         subjects = config.participant_label or None
-        for report in write_reports(config.output_dir, subjects=subjects):
+        for report in write_reports(config.output_dir, subjects=subjects, **_report_processes(config)):
             LOGGER.info("Report: %s", report)
         return
     if config.model is not None:
@@ -67,6 +68,13 @@ def run(config: Config) -> None:
             from bids_stroke.workflows.group import run_group_level
 
             run_group_level(config)
+
+
+def _report_processes(config: Config) -> dict:
+    """How reports are drawn in parallel: ``--nprocs`` workers, logging as this process does."""
+    from bids_stroke.cli import setup_logging
+
+    return {"n_procs": config.resolved_nprocs(), "initializer": functools.partial(setup_logging, config.verbose)}
 
 
 def run_participant_level(config: Config, layout) -> None:
@@ -140,11 +148,12 @@ def run_participant_level(config: Config, layout) -> None:
         for subject, session in selected
     ]
     report_summary(config, rows)
-    from bids_stroke.report import write_participant_report
+    from bids_stroke.report import write_participant_reports
 
-    for inputs in checked:
-        if (inputs.subject, inputs.session) not in failures:
-            LOGGER.info("Report: %s", write_participant_report(config.output_dir, inputs.subject, inputs.session))
+    done = [(inputs.subject, inputs.session) for inputs in checked
+            if (inputs.subject, inputs.session) not in failures]
+    for report in write_participant_reports(config.output_dir, done, **_report_processes(config)):
+        LOGGER.info("Report: %s", report)
     if failures:
         codes = {int(exc.exit_code) for exc in failures.values()}
         first_key = next(key for key in selected if key in failures)

@@ -10,6 +10,7 @@ does not stop the run; its crash file tells which node failed and why.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -43,7 +44,10 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
         # input edited in place with its size and time stamp kept is seen
         "hash_method": "content",
         "remove_unnecessary_outputs": False,
-        "poll_sleep_duration": 0.5,
+        # how long the scheduler sleeps between rounds: a worker that finished a step waits
+        # up to this long for the next (0.5 s left the two workers of a 16-subject run idle
+        # for a quarter of it)
+        "poll_sleep_duration": 0.1,
         "create_report": False,
     }
     workflow.config["monitoring"] = {"enabled": False}
@@ -64,7 +68,7 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
     elif status_callback is not None:
         plugin_args["status_callback"] = status_callback
     try:
-        with _quiet_workers():
+        with _quiet_workers(), _frozen_heap():
             workflow.run(plugin=config.nipype_plugin, plugin_args=plugin_args)
     except RuntimeError as exc:  # nipype: "Workflow did not execute cleanly"
         LOGGER.debug("nipype: %s", exc)
@@ -87,6 +91,24 @@ def _worker_initializer(cwd: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.chdir(cwd)
     os.environ["NIPYPE_NO_ET"] = "1"
+
+
+@contextlib.contextmanager
+def _frozen_heap():
+    """Exclude the objects alive now from Python's garbage collections within the block.
+
+    MultiProc's scheduler calls ``gc.collect()`` before each round of submissions and
+    after each step it runs itself (the sinks); each call walked the whole heap (the
+    BIDS layout, the graph of every participant's steps), which took most of the main
+    process's time and left the workers waiting: 33 s of a 115 s run of 16 subjects.
+    Frozen objects are never collected, so only what the run itself creates is walked.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @contextlib.contextmanager
