@@ -21,7 +21,8 @@ its default ``SyN`` settings on one subject's skull-stripped b0, against ours.
 Usage::
 
     python benchmarks/participant.py --n-subjects 16 --nprocs 2
-    python benchmarks/participant.py --n-subjects 200 --reference-rev none   # overhead at scale
+    python benchmarks/participant.py --n-subjects 300 --n-sites 8 --reference-rev none \
+        --lesions /data/soop/lesions --participants /data/soop/participants.tsv --keep /data/p300
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _run_and_watch(command: list[str], env: dict) -> tuple[int, float, float, float]:
+def _run_and_watch(command: list[str], env: dict | None = None) -> tuple[int, float, float, float]:
     """Run ``command``; return (exit code, wall s, peak total RSS MB, peak single-process RSS MB)."""
     peaks = {"total": 0.0, "single": 0.0}
     start = time.perf_counter()
@@ -210,6 +211,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference-rev", default=REFERENCE_REV,
                         help=f"git revision measured as the reference (default {REFERENCE_REV}); 'none': skip it")
+    parser.add_argument("--lesions", type=Path, help="folder of SOOP masks (more than the 40 shipped)")
+    parser.add_argument("--participants", type=Path, help="the SOOP participants.tsv that goes with --lesions")
     parser.add_argument("--bids", type=Path, help="an existing simulated BIDS dataset instead of a new one")
     parser.add_argument("--keep", type=Path, help="folder to keep the outputs in (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -221,7 +224,8 @@ def main(argv=None) -> int:
             from bids_stroke.simulate import simulate_cohort
 
             bids = simulate_cohort(root / "bids", n_subjects=args.n_subjects, n_sites=args.n_sites,
-                                   seed=args.seed, n_jobs=args.nprocs)
+                                   seed=args.seed, n_jobs=args.nprocs, lesions_dir=args.lesions,
+                                   participants_tsv=args.participants)
         with open(bids / "participants.tsv") as fh:
             sites = sorted({row["site"] for row in csv.DictReader(fh, delimiter="\t")})
         print(f"cohort: {bids}, sites {', '.join(sites)} (full resolution)")

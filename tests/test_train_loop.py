@@ -238,6 +238,12 @@ def test_train_job_files_are_byte_reproducible(tmp_path, monkeypatch):
     assert "seconds" not in done and done["options"]["fold"] == "B"
     timing = tmp_path / "first" / TIMING
     assert first.timing == str(timing) and json.loads(timing.read_text())["seconds"] > 0
+    times = json.loads(timing.read_text())
+    # one epoch: its training and validation passes, within the job's time after set-up
+    assert len(times["train_seconds"]) == len(times["validation_seconds"]) == done["epochs_run"] == 1
+    assert times["train_seconds"][0] > 0 and times["validation_seconds"][0] > 0
+    assert times["setup_seconds"] + sum(times["train_seconds"]) + sum(times["validation_seconds"]) \
+        <= times["seconds"] + 0.01
     kept = os.stat(first.model).st_mtime_ns, timing.stat().st_mtime_ns
     assert _train_job(data, tmp_path / "first").timing == str(timing)
     assert (os.stat(first.model).st_mtime_ns, timing.stat().st_mtime_ns) == kept  # reused, not retrained

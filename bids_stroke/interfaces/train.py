@@ -29,8 +29,10 @@ from bids_stroke.spatial.templates import DEFAULT_RESOLUTION
 
 LOGGER = logging.getLogger("bids_stroke")
 
-#: File beside a job's ``done.json`` with its wall time (``seconds``): the only file of a
-#: job that differs between two runs.
+#: File beside a job's ``done.json`` with its times: ``seconds`` (the whole job),
+#: ``setup_seconds`` (reading the data, building the model, until training starts),
+#: ``train_seconds`` and ``validation_seconds`` (one per epoch). The only file of a job
+#: that differs between two runs.
 TIMING = "timing.json"
 
 
@@ -122,8 +124,29 @@ class TrainJob(SimpleInterface):
         )
         label = f"{fold.name} {self.inputs.variant}"
 
+        marks: dict[str, list[float]] = {"train": [], "validation": []}
+
         class _EpochLine(keras.callbacks.Callback):
+            """One progress line per epoch; the seconds of its training and validation passes."""
+
+            def on_train_begin(self, logs=None):
+                marks["begin"] = [time.perf_counter()]
+
+            def on_epoch_begin(self, epoch, logs=None):
+                marks["epoch"] = [time.perf_counter()]
+
+            def on_test_begin(self, logs=None):
+                if "epoch" in marks:  # validation inside fit (not a final evaluation)
+                    marks["test"] = [time.perf_counter()]
+                    marks["train"].append(marks["test"][0] - marks["epoch"][0])
+
             def on_epoch_end(self, epoch, logs=None):
+                now = time.perf_counter()
+                if "test" in marks:
+                    marks["validation"].append(now - marks.pop("test")[0])
+                else:
+                    marks["train"].append(now - marks["epoch"][0])
+                marks.pop("epoch", None)
                 logs = logs or {}
                 print(f"[bids-stroke] job {label}: epoch {epoch + 1}/{options['epochs']} "
                       f"loss {logs.get('loss', float('nan')):.4f} val_loss {logs.get('val_loss', float('nan')):.4f}",
@@ -139,7 +162,12 @@ class TrainJob(SimpleInterface):
         )
         curve = pd.DataFrame(curve_rows(result["history"]), columns=list(CURVE_COLUMNS))
         write_tsv(curve_path, curve)
-        timing_path = write_json(out / TIMING, {"seconds": round(time.perf_counter() - start, 2)})
+        timing_path = write_json(out / TIMING, {
+            "seconds": round(time.perf_counter() - start, 2),
+            "setup_seconds": round(marks.get("begin", [start])[0] - start, 2),
+            "train_seconds": [round(t, 3) for t in marks["train"]],
+            "validation_seconds": [round(t, 3) for t in marks["validation"]],
+        })
         write_json(done_path, {
             "options": options,
             "best_epoch": int(result["best_epoch"]),
