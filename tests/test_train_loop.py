@@ -304,3 +304,46 @@ def test_size_defined_outcome_is_learnt_out_of_center(size_branch):
                              size_branch=size_branch)
     assert roc_auc_score(outcomes[out["test_index"]], out["probabilities"]) >= 0.95
     assert out["validation_probabilities"].shape == out["validation_index"].shape
+
+
+_JAX_SCRIPT = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import keras
+from test_train_loop import VARIANT, _volumes
+from bids_stroke.train.folds import loco_folds
+from bids_stroke.train.job import train_fold_variant
+from bids_stroke.train.loop import predict_probabilities
+from bids_stroke.train.precision import resolve_precision
+
+rng = np.random.default_rng(9)
+sites = np.repeat(["A", "B", "C"], 8).astype(object)
+outcomes = np.tile([0, 1, 0, 1, 0, 1, 0, 0], 3)
+volumes = _volumes(outcomes, rng)
+fold = loco_folds(sites)[1]
+out = train_fold_variant(volumes, outcomes, sites, rng.choice(["left", "right"], 24), fold, VARIANT,
+                         epochs=2, patience=2, seed=3, batch_size=8, model_path=sys.argv[2])
+again = predict_probabilities(keras.saving.load_model(sys.argv[2]), volumes[fold.test_index])
+print(json.dumps({"backend": keras.backend.backend(), "precision": resolve_precision("auto")[0],
+                  "probabilities": out["probabilities"].tolist(), "again": again.tolist()}))
+"""
+
+
+def test_a_job_trains_and_predicts_on_the_jax_backend(tmp_path):
+    """KERAS_BACKEND=jax, the backend of the ``gpu`` extra (here on the CPU): a fold × variant job
+    trains, saves, and its reloaded model predicts what the job predicted; auto precision asks
+    JAX for GPUs."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, str(Path(__file__).parent), str(tmp_path / "m.keras")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax" and result["precision"] == "float32"
+    assert len(result["probabilities"]) == 8 and np.all(np.isfinite(result["probabilities"]))
+    np.testing.assert_allclose(result["again"], result["probabilities"], atol=1e-5)
