@@ -204,8 +204,8 @@ def brain_mask(image, voxel_size, *, median_radius=4, numpass=4, dilate=1, grid_
             f"{median_radius}, {dilate}, {grid_mm} and {numpass} instead."
         )
     factors = _bin_factors(voxel_size, float(grid_mm))
-    fine = voxel_size * factors
-    radius = np.rint(median_radius * voxel_size.min() / fine).astype(int)
+    grid_size = voxel_size * factors
+    radius = np.rint(median_radius * voxel_size.min() / grid_size).astype(int)
     filtered = multi_median(_bin(image.astype(np.float64), factors), radius, int(numpass))
     threshold = otsu(filtered)
     if np.any(factors > 1):
