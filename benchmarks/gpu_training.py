@@ -28,13 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bids_stroke.config import VARIANT_NAMES  # noqa: E402
+from bids_stroke.config import PAPER_MAX_EPOCHS, VARIANT_NAMES  # noqa: E402
 from bids_stroke.model.spec import INPUT_SHAPE  # noqa: E402
 from bids_stroke.model.variants import build_variant, model_flops  # noqa: E402
-
-#: Upper bound of the paper's epochs per job.
-MAX_EPOCHS = 150
-
 
 def _images_per_second(name: str, precision: str, x: np.ndarray, y: np.ndarray, epochs: int) -> float:
     keras.utils.set_random_seed(0)
@@ -81,7 +77,7 @@ def main(argv=None) -> int:
         print(line, flush=True)
     folds = args.n_sites + 1
     train_images = args.n_subjects * (args.n_sites - 1) / args.n_sites
-    for label, epochs in (("early stopping at", args.stop_epoch), ("the bound of", MAX_EPOCHS)):
+    for label, epochs in (("early stopping at", args.stop_epoch), ("the bound of", PAPER_MAX_EPOCHS)):
         seconds = sum(folds * epochs * train_images / rates[name] for name in args.variants)
         print(f"projected training time of the protocol ({folds} folds x {len(args.variants)} variants, "
               f"{args.n_subjects} subjects, {label} {epochs} epochs, {auto}, one job at a time, "

@@ -39,9 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from group_small import _reference_fit  # noqa: E402  (benchmarks/group_small.py)
 from participant import ROOT, _run_and_watch  # noqa: E402  (benchmarks/participant.py)
 
-#: Upper bound of the paper's epochs per job.
-MAX_EPOCHS = 150
-
+from bids_stroke.config import PAPER_MAX_EPOCHS  # noqa: E402
 
 def _jobs(out: Path) -> list[dict]:
     """Every finished job: its done-marker's options and counts, with its timing."""
@@ -123,7 +121,7 @@ def main(argv=None) -> int:
     first = stats[variants[0]]["images_per_s"]
     print(f"reference model.fit {variants[0]} on the same arrays: {reference:.1f} images/s; jobs/reference "
           f"{first / reference:.2f}")
-    for label, epochs in (("early stopping at", args.stop_epoch), ("the bound of", MAX_EPOCHS)):
+    for label, epochs in (("early stopping at", args.stop_epoch), ("the bound of", PAPER_MAX_EPOCHS)):
         seconds = sum(len(folds) * (s["setup"] + s["first"] + (epochs - 1) * s["train"] + epochs * s["validation"])
                       for s in (stats[v] for v in variants))
         print(f"projected full protocol ({len(folds)} folds x {len(variants)} variants, {label} {epochs} epochs, "
