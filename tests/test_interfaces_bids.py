@@ -35,3 +35,29 @@ def test_sink_writes_sources_as_bids_uris(tmp_path):
                                entities={"desc": "lesion", "suffix": "measures", "extension": ".json"})
     stored = json.loads(open(sink.run().outputs.out_file).read())
     assert stored == {"LesionVolume": 1.5, "Sources": ["bids:raw:sub-01/dwi/sub-01_dwi.nii.gz"]}
+
+
+def test_sink_hashes_no_file_content_and_always_rewrites(tmp_path):
+    """The sink's files are not read for nipype's hash; a rerun stores the new result."""
+    import copy
+
+    from nipype import config as nipype_config
+    from nipype.pipeline import engine as pe
+
+    source = tmp_path / "bids" / "sub-01" / "dwi" / "sub-01_dwi.nii.gz"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(b"raw")
+    result = tmp_path / "result.nii.gz"
+    result.write_bytes(b"first")
+    node = pe.Node(DerivativesDataSink(base_directory=str(tmp_path / "out"), source_file=str(source),
+                                       in_file=str(result), entities={"desc": "x", "suffix": "dwi",
+                                                                      "extension": ".nii.gz"}),
+                   name="ds", base_dir=str(tmp_path / "work"))
+    node.config = copy.deepcopy(nipype_config._sections)
+    node.config["execution"]["hash_method"] = "content"
+    hashed = {name for name, _ in node._get_hashval()[0]}
+    assert "in_file" not in hashed and "source_file" not in hashed and "entities" in hashed
+    stored = node.run().outputs.out_file
+    assert open(stored, "rb").read() == b"first"
+    result.write_bytes(b"second")
+    assert open(node.run().outputs.out_file, "rb").read() == b"second"

@@ -21,8 +21,10 @@ from bids_stroke.bids.writers import atomic_output, write_json
 
 
 class _DerivativesDataSinkInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="the result to store")
-    source_file = File(mandatory=True, desc="the input file whose entities name the output")
+    # the sink always runs, so its files are not hashed (``nohash``): with content hashing
+    # that read every output and the participant's raw DWI once per sink, in the main process
+    in_file = File(exists=True, mandatory=True, nohash=True, desc="the result to store")
+    source_file = File(mandatory=True, nohash=True, desc="the input file whose entities name the output")
     base_directory = Directory(mandatory=True, desc="OUTPUT_DIR")
     entities = traits.Dict(
         traits.Str, traits.Any, mandatory=True,
