@@ -176,3 +176,56 @@ def test_dependency_counts_equal_scipys():
         assert type(got) is type(expected) and got.shape == expected.shape
         np.testing.assert_array_equal(got, expected)
     assert fast.sum(axis=0).max() > 0 and fast.sum() == plain.sum()
+
+
+def test_parent_references_follow_nipypes_as_jobs_finish():
+    """The scheduler's column-kept step-to-parent references change as nipype's do."""
+    import networkx as nx
+    import numpy as np
+    from nipype.pipeline.plugins.multiproc import MultiProcPlugin
+
+    from bids_stroke.workflows.execution import _MultiProcPlugin
+
+    rng = np.random.default_rng(1)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(f"step{i:03d}" for i in range(200))
+    graph.add_edges_from((f"step{i:03d}", f"step{int(j):03d}") for i in range(199)
+                         for j in rng.integers(i + 1, 200, 2))
+    plugins = [cls(plugin_args={"n_procs": 1}) for cls in (MultiProcPlugin, _MultiProcPlugin)]
+    for plugin in plugins:
+        plugin._generate_dependency_list(graph)
+        plugin.mapnodesubids = {}
+    assert plugins[0].procs == plugins[1].procs
+    for jobid in [0, 3, 10, 57, 120, 199]:
+        for plugin in plugins:
+            plugin._task_finished_cb(jobid)
+        np.testing.assert_array_equal(plugins[1].refidx.toarray(), plugins[0].refidx.toarray())
+        np.testing.assert_array_equal(plugins[1].depidx.toarray(), plugins[0].depidx.toarray())
+        np.testing.assert_array_equal(plugins[1].refidx.sum(axis=1), plugins[0].refidx.sum(axis=1))
+    assert 0 < plugins[1].refidx.count_nonzero() < graph.number_of_edges()  # some references cleared
+    for plugin in plugins:
+        plugin.pool.shutdown()
+
+
+def test_the_schedulers_pause_ends_when_a_job_ends():
+    """MultiProc's pause between rounds is cut short by a job's end, and only while it runs."""
+    import threading
+    import time as time_module
+    from concurrent.futures import Future
+
+    from nipype.pipeline.plugins import base
+
+    from bids_stroke.workflows.execution import _MultiProcPlugin
+
+    plugin = _MultiProcPlugin(plugin_args={"n_procs": 1})
+    ended = Future()
+    ended.set_result({"taskid": 7, "result": None, "traceback": None})
+    plugin._async_callback(ended)
+    assert plugin._get_result(7)["taskid"] == 7
+    pause = threading.Thread(target=plugin._pause, args=(600,), daemon=True)
+    pause.start()
+    pause.join(timeout=60)
+    assert not pause.is_alive()  # the job that ended before the pause ended it
+    assert not plugin._job_ended.is_set()  # and the next pause waits for the next job
+    plugin.pool.shutdown()
+    assert base.sleep is time_module.sleep  # nipype's own pause outside a run

@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,9 @@ def run_workflow(workflow, config: Config, status_callback=None) -> Path:
         # input edited in place with its size and time stamp kept is seen
         "hash_method": "content",
         "remove_unnecessary_outputs": False,
-        # how long the scheduler sleeps between rounds: a worker that finished a step waits
-        # up to this long for the next (0.5 s left the two workers of a 16-subject run idle
-        # for a quarter of it)
+        # the longest pause of the scheduler between rounds; MultiProc's pause ends when a
+        # job ends (_MultiProcPlugin), other plugins' workers may wait this long for the next
+        # step (0.5 s left the two workers of a 16-subject run idle for a quarter of it)
         "poll_sleep_duration": 0.1,
         "create_report": False,
     }
@@ -121,15 +122,45 @@ class _ColumnCounts(sparse.lil_matrix):
 class _MultiProcPlugin(MultiProcPlugin):
     """nipype's MultiProc for cohorts of thousands of steps.
 
-    Its dependency counts are read from :class:`_ColumnCounts`, and before each round of
-    submissions the objects created since the last round are frozen (see
-    :func:`_frozen_heap`), so that the ``gc.collect()`` that MultiProc calls in each round
-    walks only what that round created.
+    What its main process does for each step was made cheaper, because on two cores it
+    takes its time from the workers:
+
+    * the dependency counts are read from :class:`_ColumnCounts`;
+    * the step-to-parent references (``refidx``, whose columns are read and cleared as each
+      step finishes) are kept by column (CSC), not by row;
+    * before each round of submissions the objects created since the last round are
+      frozen (see :func:`_frozen_heap`), so that the ``gc.collect()`` that MultiProc calls
+      in each round walks only what that round created;
+    * its pause between rounds (``poll_sleep_duration``) ends as soon as a job ends, so a
+      worker that finished a step gets the next without waiting for the pause's end.
     """
+
+    def __init__(self, plugin_args=None):
+        super().__init__(plugin_args=plugin_args)
+        self._job_ended = threading.Event()
+
+    def run(self, graph, config, updatehash=False):
+        from nipype.pipeline.plugins import base
+
+        pause, base.sleep = base.sleep, self._pause
+        try:
+            return super().run(graph, config, updatehash=updatehash)
+        finally:
+            base.sleep = pause
+
+    def _pause(self, seconds: float) -> None:
+        """The scheduler's pause between rounds (nipype's ``sleep``), cut short by a job's end."""
+        self._job_ended.wait(seconds)
+        self._job_ended.clear()
+
+    def _async_callback(self, args):  # in the pool's thread, as each job ends
+        super()._async_callback(args)
+        self._job_ended.set()
 
     def _generate_dependency_list(self, graph):
         super()._generate_dependency_list(graph)
         self.depidx = _ColumnCounts(self.depidx)
+        self.refidx = sparse.csc_matrix(self.refidx)
 
     def _send_procs_to_workers(self, updatehash=False, graph=None):
         gc.freeze()
