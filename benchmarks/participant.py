@@ -49,18 +49,23 @@ REFERENCE_REV = "92cc92b"
 BRAIN, REGISTRATION = "brain_mask", "registration"
 
 
-def _node_seconds(work: Path) -> dict[str, dict[str, float]]:
-    """Seconds of each step of each participant, from nipype's result files (sinks excluded)."""
+def _node_seconds(work: Path) -> tuple[dict[str, dict[str, float]], tuple[float, float]]:
+    """Seconds of each step of each participant, from nipype's result files (sinks excluded),
+    and the (POSIX) times the first step started and the last one ended."""
+    import datetime
+
     from nipype.utils.filemanip import loadpkl
 
     seconds: dict[str, dict[str, float]] = defaultdict(dict)
+    span = [np.inf, -np.inf]
     for result in work.glob("participant_wf/sub_*_wf/*/result_*.pklz"):
         step, subject = result.parent.name, result.parent.parent.name
-        if step.startswith("ds_"):
-            continue
         runtime = loadpkl(result).runtime
-        seconds[subject][step] = float(getattr(runtime, "duration", 0.0) or 0.0)
-    return seconds
+        span[0] = min(span[0], datetime.datetime.fromisoformat(runtime.startTime).timestamp())
+        span[1] = max(span[1], datetime.datetime.fromisoformat(runtime.endTime).timestamp())
+        if not step.startswith("ds_"):
+            seconds[subject][step] = float(getattr(runtime, "duration", 0.0) or 0.0)
+    return seconds, (span[0], span[1])
 
 
 def _rss_mb(pid: int) -> float:
@@ -148,12 +153,13 @@ def _measure(label: str, bids: Path, root: Path, nprocs: int, pythonpath: Path |
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), *filter(None, [env.get("PYTHONPATH")])])
     run = (pythonpath or ROOT) / "run.py"
+    started = time.time()
     code, wall, peak_total, peak_single = _run_and_watch(
         [sys.executable, str(run), str(bids), str(out), "participant", "-w", str(work),
          "--nprocs", str(nprocs), "--skip-bids-validation"], env)
     if code != 0:
         raise SystemExit(f"participant level ({label}) failed with exit code {code}")
-    steps = _node_seconds(work)
+    steps, (first, last) = _node_seconds(work)
     n = len(steps)
     per_step: dict[str, float] = defaultdict(float)
     for subject in steps.values():
@@ -164,7 +170,7 @@ def _measure(label: str, bids: Path, root: Path, nprocs: int, pythonpath: Path |
     return {"label": label, "n": n, "wall": wall, "per_subject": wall / n, "steps": dict(per_step),
             "total": total, "overhead": wall / (total * n / nprocs), "peak_total": peak_total,
             "peak_single": peak_single, "dice_brain": brain, "dice_lesion": dice_lesion, "out": out,
-            "work": work}
+            "work": work, "startup": first - started, "span": last - first, "after": started + wall - last}
 
 
 def _reference_registration(out: Path, work: Path) -> float:
@@ -197,6 +203,10 @@ def _print(result: dict, nprocs: int, reference: dict | None) -> None:
     print(f"  steps, {result['label']}: {result['total']:.2f} s per subject (brain_mask "
           f"{steps.get(BRAIN, 0.0):.2f}, registration {steps.get(REGISTRATION, 0.0):.2f}, other {other:.2f}); "
           f"wall / (steps / processes) = {result['overhead']:.2f}")
+    print(f"  where the wall goes, {result['label']}: {result['startup']:.0f} s before the first step (checks, "
+          f"workflows), {result['span']:.0f} s from the first step's start to the last one's end (the steps "
+          f"/ processes: {result['total'] * result['n'] / nprocs:.0f} s), {result['after']:.0f} s after "
+          f"(summary, reports)")
     print(f"  accuracy, {result['label']}: brain-mask Dice with the simulated brain {result['dice_brain']:.3f}, "
           f"template-space lesion Dice with the simulated lesion {result['dice_lesion']:.3f} (pooled)")
     print(f"  peak memory, {result['label']}: {result['peak_total']:.0f} MB in all processes together, "
