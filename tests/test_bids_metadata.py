@@ -51,6 +51,22 @@ def test_sidecars_of_other_images_do_not_apply(tmp_path):
     assert merged_metadata(layout, _image(layout, "sub-01_dwi.nii.gz"))["EchoTime"] == 0.08
 
 
+def test_sidecars_are_inherited_along_the_subject_and_session_chain(tmp_path):
+    root = make_dataset(tmp_path / "bids", subjects=["01", "02"], sessions=["a", "b"], extra_files={
+        "dwi.json": {"Top": 1, "Level": "top"},
+        "sub-01/sub-01_dwi.json": {"Subject": 1, "Level": "subject"},
+        "sub-01/ses-a/sub-01_ses-a_dwi.json": {"Session": "a", "Level": "session"},
+        "sub-02/sub-02_dwi.json": {"Other": True},
+        "sub-01/ses-b/sub-01_ses-b_dwi.json": {"Other": True},
+    })
+    layout = load_layout(root)
+    metadata = merged_metadata(layout, _image(layout, "sub-01_ses-a_dwi.nii.gz"))
+    assert {k: metadata.get(k) for k in ("Top", "Subject", "Session", "Other")} == \
+        {"Top": 1, "Subject": 1, "Session": "a", "Other": None}
+    assert metadata["Level"] == "session"  # the most specific wins
+    assert merged_metadata(layout, _image(layout, "sub-02_ses-a_dwi.nii.gz"))["Other"] is True
+
+
 def test_gradient_files_are_inherited(tmp_path):
     root = make_dataset(tmp_path / "bids", extra_files={"dwi.bvec": "0 1 0 0\n0 0 1 0\n0 0 0 1\n"})
     (root / "sub-01" / "dwi" / "sub-01_dwi.bvec").unlink()

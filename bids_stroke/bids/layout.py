@@ -454,12 +454,14 @@ def collect_data(layout, subject, session=None, bids_filters=None) -> DwiInputs:
             + "dwi/*_dwi.nii[.gz])."
         )
     _check_participant_sidecars(layout, subject, session)
-    series = [f for f in _dwi_images(layout, entity_filters(bids_filters, "dwi"), **query)
-              if _rec(f) is None]
-    traces = [f for f in _dwi_images(layout, entity_filters(bids_filters, "trace"), **query)
-              if _rec(f) == "trace"]
-    adcs = [f for f in _dwi_images(layout, entity_filters(bids_filters, "adc"), **query)
-            if _rec(f) == "adc"]
+
+    def images(key):  # the participant's DWI images, filtered for one kind (asked again only when filtered)
+        filters = entity_filters(bids_filters, key)
+        return _dwi_images(layout, filters, **query) if filters else all_images
+
+    series = [f for f in images("dwi") if _rec(f) is None]
+    traces = [f for f in images("trace") if _rec(f) == "trace"]
+    adcs = [f for f in images("adc") if _rec(f) == "adc"]
     if not series and not traces:
         names = _listing(sorted(Path(f.path).name for f in all_images))
         raise MissingInputError(

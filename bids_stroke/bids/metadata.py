@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 from bids import BIDSLayout
+from bids.layout import Query
 
 from ..errors import BadInputError
 
@@ -93,9 +94,13 @@ def _inherited(layout: BIDSLayout, image, extension: str) -> list:
     image_ents = _matching_entities(image)
     image_dir = Path(image.path).parent
     root = Path(layout.root)
+    # only files of this subject and session, or of none, can apply: asking for them alone
+    # keeps each participant's query small (asking for all took 85 ms per call at 300 subjects)
+    query = {entity: [image_ents[entity], Query.NONE] if entity in image_ents else Query.NONE
+             for entity in ("subject", "session")}
     found = []
     for candidate in layout.get(suffix=image.entities["suffix"], extension=extension,
-                                return_type="object"):
+                                return_type="object", **query):
         cand_dir = Path(candidate.path).parent
         if cand_dir != image_dir and cand_dir not in image_dir.parents:
             continue
