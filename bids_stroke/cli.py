@@ -208,8 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default("omp_nthreads"),
         metavar="N",
         help="threads per process for ANTs and the model (default: 1 at the participant level, "
-        "where participants run side by side and each registration is reproducible; min(8, --nprocs) "
-        "at the group level). More threads make one registration faster, but ANTs' multi-threaded "
+        "where participants run side by side and each registration is reproducible; 1 at the group "
+        "level with TensorFlow, where training jobs run side by side; min(8, --nprocs) with another "
+        "Keras backend, KERAS_BACKEND=jax on a GPU). More threads make one registration faster, but ANTs' multi-threaded "
         "result changes from run to run; the count is recorded in logs/ and the transforms' sidecars",
     )
     perf.add_argument(

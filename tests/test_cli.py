@@ -131,16 +131,20 @@ def test_defaults_follow_the_interface(dataset, tmp_path):
     assert parsed.resolved_nprocs() >= 1 and 1 <= parsed.resolved_omp_nthreads() <= 8
 
 
-def test_default_threads_keep_registration_reproducible_and_are_recorded(dataset, tmp_path):
+def test_default_threads_keep_registration_reproducible_and_are_recorded(dataset, tmp_path, monkeypatch):
     """One ANTs thread per participant process by default (multi-threaded ANTs changes its
-    result from run to run); the group level's training threads scale with the processes."""
+    result from run to run); one thread per training job on TensorFlow (the CPU: jobs side
+    by side), the processes' threads for one job at a time on another Keras backend."""
     participant = config_from_args(build_parser().parse_args([str(dataset), str(tmp_path), "participant",
                                                               "--nprocs", "4"]))
     group = config_from_args(build_parser().parse_args([str(dataset), str(tmp_path), "group", "--nprocs", "4"]))
     chosen = config_from_args(build_parser().parse_args([str(dataset), str(tmp_path), "participant",
                                                          "--nprocs", "4", "--omp-nthreads", "3"]))
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     assert (participant.resolved_omp_nthreads(), group.resolved_omp_nthreads(), chosen.resolved_omp_nthreads()) \
-        == (1, 4, 3)
+        == (1, 1, 3)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert (participant.resolved_omp_nthreads(), group.resolved_omp_nthreads()) == (1, 4)
     assert participant.to_dict()["resources"] == {"nprocs": 4, "omp_nthreads": 1}
 
 

@@ -347,3 +347,29 @@ def test_a_job_trains_and_predicts_on_the_jax_backend(tmp_path):
     assert result["backend"] == "jax" and result["precision"] == "float32"
     assert len(result["probabilities"]) == 8 and np.all(np.isfinite(result["probabilities"]))
     np.testing.assert_allclose(result["again"], result["probabilities"], atol=1e-5)
+
+
+def test_jobs_size_tensorflows_threads_to_their_nodes_processes():
+    """A job's TensorFlow uses the threads its nipype node reserves (n_procs), set before it starts."""
+    import subprocess
+    import sys
+
+    from nipype.pipeline import engine as pe
+
+    from bids_stroke.interfaces.train import FoldResults, TrainJob
+
+    for interface in (TrainJob(), FoldResults()):
+        assert pe.Node(interface, name="job", n_procs=3).interface.inputs.num_threads == 3
+    code = (
+        "import tensorflow as tf\n"
+        "from bids_stroke.interfaces.train import use_threads\n"
+        "assert use_threads(1)\n"
+        "tf.constant(1.0) + 1.0\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 1\n"
+        "assert tf.config.threading.get_inter_op_parallelism_threads() == 1\n"
+        "assert not use_threads(2)  # started: the first size stays\n"
+        "assert tf.config.threading.get_intra_op_parallelism_threads() == 1\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -31,13 +31,40 @@ LOGGER = logging.getLogger("bids_stroke")
 
 #: File beside a job's ``done.json`` with its times: ``seconds`` (the whole job),
 #: ``setup_seconds`` (reading the data, building the model, until training starts),
-#: ``train_seconds`` and ``validation_seconds`` (one per epoch). The only file of a job
-#: that differs between two runs.
+#: ``train_seconds`` and ``validation_seconds`` (one per epoch), and the ``threads`` it was
+#: given. The only file of a job that differs between two runs.
 TIMING = "timing.json"
 
 
 def _quiet_tensorflow() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def use_threads(n_threads: int) -> bool:
+    """Size TensorFlow's thread pools to a job's ``n_threads`` (its nipype node's ``n_procs``).
+
+    Without it every job's TensorFlow takes every core, so jobs run side by side
+    oversubscribe the machine. TensorFlow fixes its pools when it starts: in a worker
+    process that already ran a job the first job's size stays (all jobs of a run ask for
+    the same). Other Keras backends are left as they are.
+
+    Returns
+    -------
+    bool
+        Whether the size was set (False: another backend, or TensorFlow already started).
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(n_threads))
+        tf.config.threading.set_inter_op_parallelism_threads(1)  # the networks are one chain of ops
+    except RuntimeError:  # "... cannot be modified after initialization"
+        return False
+    return True
 
 
 def _job_options(inputs) -> dict:
@@ -69,6 +96,8 @@ class _TrainJobInputSpec(BaseInterfaceInputSpec):
     size_branch = traits.Enum(*SIZE_BRANCHES, usedefault=True, desc="head of the variant")
     learning_rate = traits.Float(PAPER_LEARNING_RATE, usedefault=True, desc="Adam's learning rate")
     out_dir = traits.Str(mandatory=True, desc="folder of the job's model, curve, timing and done-marker")
+    num_threads = traits.Int(1, usedefault=True, nohash=True,
+                             desc="TensorFlow threads (set from the node's n_procs; see use_threads)")
 
 
 class _TrainJobOutputSpec(TraitedSpec):
@@ -105,6 +134,7 @@ class TrainJob(SimpleInterface):
                     self._results["timing"] = str(out / TIMING)
                 return runtime
 
+        use_threads(self.inputs.num_threads)
         import keras
         import pandas as pd
 
@@ -167,6 +197,7 @@ class TrainJob(SimpleInterface):
             "setup_seconds": round(marks.get("begin", [start])[0] - start, 2),
             "train_seconds": [round(t, 3) for t in marks["train"]],
             "validation_seconds": [round(t, 3) for t in marks["validation"]],
+            "threads": int(self.inputs.num_threads),
         })
         write_json(done_path, {
             "options": options,
@@ -195,6 +226,8 @@ class _FoldResultsInputSpec(BaseInterfaceInputSpec):
     space = traits.Str(mandatory=True)
     output_dir = traits.Str(mandatory=True, desc="OUTPUT_DIR")
     out_file = traits.Str(mandatory=True, desc="where the fold's predictions go (TSV; a run_path of output_dir)")
+    num_threads = traits.Int(1, usedefault=True, nohash=True,
+                             desc="TensorFlow threads (set from the node's n_procs; see use_threads)")
 
 
 class _FoldResultsOutputSpec(TraitedSpec):
@@ -216,6 +249,7 @@ class FoldResults(SimpleInterface):
     output_spec = _FoldResultsOutputSpec
 
     def _run_interface(self, runtime):
+        use_threads(self.inputs.num_threads)
         import keras
         import nibabel as nib
         import pandas as pd

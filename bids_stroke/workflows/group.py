@@ -148,6 +148,7 @@ def init_group_wf(
     everyone = Fold(name=FINAL_FOLD, test_index=np.zeros(0, np.int64), trainval_index=np.arange(len(table)),
                     sites=())
     omp = config.resolved_omp_nthreads()
+    job_gb = job_memory_gb(Path(data).stat().st_size)
     for position, fold in enumerate([*folds, everyone], start=1):
         tag = _safe(fold.name)  # in OUTPUT_DIR paths (distinct: check_fold_folders)
         node = _node_tag(position, fold, fold is everyone)
@@ -165,7 +166,7 @@ def init_group_wf(
                                 else run_path(out, "loco_job", fold=tag, variant=variant)),
                 ),
                 name=f"train_{node}_{_safe(variant)}",
-                n_procs=omp,
+                n_procs=omp, mem_gb=job_gb,
             )
             workflow.connect(job, "model", merge, f"in{i}")
         if fold is everyone:
@@ -200,10 +201,20 @@ def init_group_wf(
                     ],
                 ),
                 name=f"results_{node}",
-                n_procs=omp,
+                n_procs=omp, mem_gb=job_gb,
             )
             workflow.connect(merge, "out", results, "models")
     return workflow
+
+
+def job_memory_gb(data_bytes: int) -> float:
+    """Memory (GB) a training or results job is planned with, for ``data_bytes`` of arrays.
+
+    MultiProc starts no more jobs at once than the memory allows (``--mem-gb``, else 90 %
+    of the machine's): TensorFlow and a model take about 1.5 GB, and a job holds the
+    arrays a few times over (the cohort, its training and validation sets, the batches).
+    """
+    return round(1.5 + 4 * data_bytes / 1e9, 2)
 
 
 def run_group_level(config: Config) -> None:
