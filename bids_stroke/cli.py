@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=_default("mem_gb"),
         metavar="GB",
-        help="memory the scheduler may plan with, in GB (default: no limit)",
+        help="memory the scheduler may plan with, in GB (default: 90%% of the machine's; the group "
+        "level plans each job with 1.5 GB + 4 x the cohort's arrays)",
     )
     perf.add_argument(
         *_flags("nipype-plugin"),

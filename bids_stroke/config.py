@@ -168,10 +168,11 @@ class Config:
         level (ANTs' multi-threaded registration is not reproducible: its result changes
         from run to run; parallelism comes from running participants side by side), 1 at
         the group level with Keras's TensorFlow backend (the CPU: training jobs side by
-        side, which trained 1.6-1.9x more images/s on two cores than one job on both) and
+        side, which trained 1.2-1.9x more images/s on two cores than one job on both) and
         min(8, nprocs) with another backend (one accelerator for one job at a time).
     mem_gb : float or None, default=None
-        Memory (GB) the nipype scheduler may plan with; None means no limit.
+        Memory (GB) the nipype scheduler may plan with; None means MultiProc's default,
+        90 % of the machine's (only the group level's jobs say how much they need).
     nipype_plugin : str, default="MultiProc"
         nipype execution plugin (:data:`NIPYPE_PLUGINS`).
     stop_on_first_crash : bool, default=False
